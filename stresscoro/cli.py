@@ -1,0 +1,136 @@
+"""The `stresscoro` command: parse options, print results, choose the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="stresscoro",
+        description="Property-based stress testing of C++20 coroutine ownership rules.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("targets", help="list the built-in targets")
+    t.add_argument("--json", action="store_true", help="print the list as JSON")
+
+    r = sub.add_parser("replay", help="run a saved schedule file once and report what it finds")
+    r.add_argument("file", help="a schedule JSON file (format stresscoro-schedule)")
+    r.add_argument("--target", help="run against this target (name or adapter path) instead of "
+                   "the one the file names")
+    r.add_argument("--sanitizer", choices=("asan", "tsan", "ubsan", "none"),
+                   help="default: the target's first declared sanitizer")
+    r.add_argument("--compiler", help="C++ compiler (default g++, or $STRESSCORO_CXX)")
+    r.add_argument("--timeout", type=float, default=10.0, help="seconds per schedule (default 10)")
+    r.add_argument("--json", metavar="PATH", help="write the JSON result to PATH, or - for stdout")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "targets":
+            return _targets(args)
+        if args.command == "replay":
+            return _replay(args)
+    except KeyboardInterrupt:
+        print("stresscoro: interrupted; workers stopped", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every known failure becomes exit 2 below
+        return _usage_error(e)
+    return EXIT_ERROR
+
+
+def _usage_error(e: Exception) -> int:
+    from .build import BuildError
+    from .schedule import InvalidSchedule
+    from .targets import InvalidTarget, UnknownTarget
+    from .worker import WorkerError
+
+    known = (BuildError, InvalidSchedule, InvalidTarget, UnknownTarget, WorkerError, OSError)
+    if not isinstance(e, known):
+        raise e
+    label = {
+        "InvalidSchedule": "invalid schedule",
+        "UnknownTarget": "unknown target",
+        "InvalidTarget": "invalid target",
+        "CompilerNotFound": "compiler not found",
+        "BuildError": "build failed",
+        "WorkerError": "worker failed to start",
+    }.get(type(e).__name__, "error")
+    print(f"stresscoro: {label}: {e}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _targets(args) -> int:
+    from .targets import builtin_targets
+
+    targets = builtin_targets()
+    if args.json:
+        json.dump([t.to_json() for t in targets], sys.stdout, indent=2)
+        print()
+        return EXIT_CLEAN
+    width = max(len(t.name) for t in targets)
+    for t in targets:
+        what = f"seeded {t.bug_class} -> {t.expected}" if t.bug_class else f"correct ({t.expected})"
+        print(f"{t.name:<{width}}  {t.kind:<11} {','.join(t.sanitizers):<14} {what}")
+        if t.summary:
+            print(f"{'':<{width}}  {t.summary}")
+    return EXIT_CLEAN
+
+
+def _replay(args) -> int:
+    from . import schedule as sched
+    from .runner import replay
+    from .targets import get
+
+    s = sched.load(args.file)
+    target = get(args.target or s.target)
+    sanitizer = args.sanitizer or target.sanitizers[0]
+    outcome, elapsed = replay(s, target, sanitizer, compiler=args.compiler, timeout_s=args.timeout)
+    result = {
+        "target": target.name,
+        "sanitizer": sanitizer,
+        "examples": 1,
+        "elapsed_s": round(elapsed, 3),
+        "findings": [
+            {**f.to_json(), "length": len(s.ops), "ops": [o.to_json() for o in s.ops],
+             "reproducer": None}
+            for f in outcome.findings
+        ],
+    }
+    if args.json:
+        _write_json({"results": [result]}, args.json)
+    if args.json != "-":
+        _print_outcome(s, target.name, sanitizer, outcome)
+    return EXIT_FINDINGS if outcome.findings else EXIT_CLEAN
+
+
+def _print_outcome(s, target: str, sanitizer: str, outcome) -> None:
+    n = len(outcome.findings)
+    print(f"{target} under {sanitizer}: {'clean' if not n else f'{n} finding' + 's' * (n > 1)}")
+    print(f"  schedule ({len(s.ops)} ops):")
+    for i, line in enumerate(s.render()):
+        print(f"    {i:>3}  {line}")
+    for f in outcome.findings:
+        print(f"  {f.kind} {f.where(s)}")
+        print(f"    {f.summary}")
+        if f.location:
+            print(f"    at {f.location}")
+
+
+def _write_json(data: dict, dest: str) -> None:
+    text = json.dumps(data, indent=2) + "\n"
+    if dest == "-":
+        sys.stdout.write(text)
+    else:
+        with open(dest, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""Turn a raw worker outcome into findings: sanitizer reports, crashes, broken invariants."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import defaultdict
+
+from .schedule import Schedule
+from .worker import RawOutcome
+
+# Mirrors native/include/stresscoro/detail/event_log.hpp.
+EV_ALLOC, EV_FREE, EV_DOUBLE_FREE, EV_STATE, EV_RESUME, EV_PROBE = 1, 2, 3, 4, 5, 6
+EV_SKIP, EV_END, EV_LEAK, EV_EXCEPTION, EV_OP_DONE = 7, 8, 9, 10, 11
+FRAME_SUSPENDED, FRAME_DONE, FRAME_FREED = 0, 1, 2
+STACK_FRAMES = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One thing that went wrong, in DESIGN.md's vocabulary.
+
+    `op_index` is the op in flight (len(schedule) means the end-of-schedule drops;
+    None when unknown). `location` is the first frame outside the runtime, the
+    standard library and the driver: with `kind` it tells distinct findings apart.
+    """
+
+    kind: str
+    op_index: int | None
+    summary: str
+    location: str = ""
+    stacks: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    source: str = "driver"  # asan, tsan, ubsan, lsan, driver, supervisor
+    thread: int | None = None
+    related_ops: tuple[int, ...] = ()
+
+    @property
+    def signature(self) -> tuple[str, str]:
+        return (self.kind, self.location)
+
+    def where(self, schedule: Schedule) -> str:
+        if self.op_index is None:
+            return "at an unknown op"
+        if self.op_index >= len(schedule.ops):
+            return "in the end-of-schedule drops"
+        return f"at op {self.op_index} ({schedule.ops[self.op_index].render()})"
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "op_index": self.op_index,
+            "summary": self.summary,
+            "location": self.location,
+            "source": self.source,
+            "stacks": {k: list(v) for k, v in self.stacks.items()},
+        }
+
+
+@dataclasses.dataclass
+class Outcome:
+    """The verdict on one run: no findings means ok. The first finding is the primary
+    one: a sanitizer report or crash when there is one, else the earliest invariant."""
+
+    findings: list[Finding]
+    raw: RawOutcome
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def primary(self) -> Finding | None:
+        return self.findings[0] if self.findings else None
+
+
+# -- sanitizer reports ------------------------------------------------------------
+
+_ASAN_ERROR = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer): (.*)")
+_TSAN_WARNING = re.compile(r"WARNING: ThreadSanitizer: (.*?)(?: \(pid=\d+\))?$")
+_UBSAN_ERROR = re.compile(r"^(\S+:\d+:\d+): runtime error: (.*)$")
+# ASan: "#3 0x7f.. in func file:line"; TSan: "#3 func file:line (module+0x..)";
+# unsymbolized: "#3 0x7f.. (module+0x..)".
+_FRAME = re.compile(r"^\s*#\d+ (?:0x[0-9a-f]+ (?:in )?)?(.*?)(?: \(([^()]*\+0x[0-9a-f]+)\))?$")
+_SUMMARY = re.compile(r"^SUMMARY: (?:AddressSanitizer|ThreadSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer): (.*)$")
+_ASAN_SIGNALS = {"SEGV": "SIGSEGV", "BUS": "SIGBUS", "ABRT": "SIGABRT", "FPE": "SIGFPE",
+                 "ILL": "SIGILL", "TRAP": "SIGTRAP"}
+_SKIP_FUNCS = ("std::", "__", "operator new", "operator delete", "stresscoro::driver",
+               "stresscoro::detail", "start_thread", "clone", "free", "malloc", "pthread_")
+_SKIP_FILES = ("libsanitizer", "/usr/include/c++/", "nptl/", "sysdeps/")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _asan_kind(text: str) -> str:
+    if text.startswith("attempting double-free"):
+        return "double-free"
+    if text.startswith("attempting free on address which was not malloc"):
+        return "bad-free"
+    if text.startswith("detected memory leaks"):
+        return "leak"
+    m = re.match(r"(SEGV|BUS|ABRT|FPE|ILL|TRAP) on unknown address", text)
+    if m:
+        return f"crash:{_ASAN_SIGNALS[m.group(1)]}"
+    return _slug(text.split(" on ")[0].split(" (")[0].split(":")[0])
+
+
+def _frames(lines: list[str], start: int) -> tuple[list[str], int]:
+    frames = []
+    i = start
+    while i < len(lines) and not lines[i].strip().startswith("#"):
+        if lines[i].strip() and i > start + 1:
+            return frames, i
+        i += 1
+    while i < len(lines) and lines[i].strip().startswith("#"):
+        m = _FRAME.match(lines[i])
+        if m:
+            frames.append((m.group(1) or m.group(2) or "").strip())
+        i += 1
+    return frames, i
+
+
+def _user_frame(frames: list[str]) -> str:
+    for f in frames:
+        func, _, where = f.rpartition(" ")
+        func = func or f
+        if func.startswith(_SKIP_FUNCS) or any(s in where for s in _SKIP_FILES):
+            continue
+        return _shorten(f)
+    return _shorten(frames[0]) if frames else ""
+
+
+def _shorten(frame: str) -> str:
+    """Drop directories from the file part of a frame, keep file:line."""
+    func, sep, where = frame.rpartition(" ")
+    if not sep:
+        return frame
+    return f"{func} {where.rsplit('/', 1)[-1]}"
+
+
+_STACK_HEADERS = [
+    (re.compile(r"^freed by thread"), "free"),
+    (re.compile(r"^previously allocated by thread"), "alloc"),
+    (re.compile(r"^Previous (read|write|atomic read|atomic write)"), "previous"),
+    (re.compile(r"^\s*Location is heap block"), "alloc"),
+    (re.compile(r"^\s*Mutex"), "mutex"),
+    (re.compile(r"^\s*Thread T\d+"), "thread"),
+]
+
+
+def parse_sanitizer_report(text: str) -> Finding | None:
+    """The first sanitizer report in `text`, or None."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = _ASAN_ERROR.search(line)
+        if m:
+            source = "lsan" if m.group(1) == "LeakSanitizer" else "asan"
+            return _with_stacks(_asan_kind(m.group(2)), source, lines, i)
+        m = _TSAN_WARNING.search(line)
+        if m:
+            kind = _slug(m.group(1))
+            kind = "data-race" if kind == "data-race" else kind
+            return _with_stacks(kind, "tsan", lines, i)
+        m = _UBSAN_ERROR.search(line)
+        if m:
+            frames, _ = _frames(lines, i + 1)
+            summary = f"runtime error: {m.group(2)}"
+            return Finding(kind="undefined-behavior", op_index=None, summary=summary,
+                           location=_user_frame(frames) or m.group(1).rsplit("/", 1)[-1],
+                           stacks={"access": tuple(frames[:STACK_FRAMES])}, source="ubsan")
+    return None
+
+
+def _with_stacks(kind: str, source: str, lines: list[str], at: int) -> Finding:
+    stacks: dict[str, tuple[str, ...]] = {}
+    primary, i = _frames(lines, at + 1)
+    stacks["access"] = tuple(primary[:STACK_FRAMES])
+    summary = ""
+    while i < len(lines):
+        line = lines[i]
+        sm = _SUMMARY.match(line.strip())
+        if sm:
+            summary = line.strip()
+            break
+        name = next((n for rx, n in _STACK_HEADERS if rx.search(line)), None)
+        if name and name not in stacks:
+            frames, i = _frames(lines, i)
+            if frames:
+                stacks[name] = tuple(frames[:STACK_FRAMES])
+            continue
+        i += 1
+    if not summary:
+        summary = lines[at].strip()
+    return Finding(kind=kind, op_index=None, summary=summary, location=_user_frame(primary),
+                   stacks=stacks, source=source)
+
+
+# -- the oracle ------------------------------------------------------------------
+
+
+def classify(raw: RawOutcome, schedule: Schedule) -> Outcome:
+    """All findings of one run, primary first."""
+    findings: list[Finding] = []
+    n = len(schedule.ops)
+    if raw.status == "harness-error":
+        raise ValueError(f"the driver rejected the schedule: {raw.detail}")
+    if raw.status in ("crashed", "hang", "memory"):
+        findings.append(_process_finding(raw))
+    findings.extend(_invariants(raw, schedule))
+    if raw.status != "ok" and findings:
+        findings[0] = dataclasses.replace(
+            findings[0], op_index=raw.op_in_flight if raw.op_in_flight >= 0 else None,
+            thread=raw.thread_in_flight)
+        if findings[0].op_index is not None and findings[0].op_index > n:
+            findings[0] = dataclasses.replace(findings[0], op_index=None)
+    return Outcome(findings=findings, raw=raw)
+
+
+def _process_finding(raw: RawOutcome) -> Finding:
+    if raw.status == "hang":
+        return Finding(kind="hang", op_index=None, summary=raw.detail, source="supervisor")
+    if raw.status == "memory":
+        return Finding(kind="out-of-memory", op_index=None, summary=raw.detail, source="supervisor")
+    report = parse_sanitizer_report(raw.stderr)
+    if report is not None:
+        return report
+    if raw.signal:
+        what = f"crash:{raw.signal}"
+        summary = f"worker killed by {raw.signal} with no sanitizer report"
+    else:
+        what = f"crash:exit-{raw.exit_code}"
+        summary = f"worker exited with status {raw.exit_code} in the middle of a schedule"
+    tail = raw.stderr.strip().splitlines()[-1:] if raw.stderr.strip() else []
+    if tail:
+        summary += f"; last output: {tail[0][:200]}"
+    return Finding(kind=what, op_index=None, summary=summary, source="supervisor")
+
+
+def _invariants(raw: RawOutcome, schedule: Schedule) -> list[Finding]:
+    """Lifetime invariants checked from the event log, in event order."""
+    found: list[Finding] = []
+    states = schedule.simulate()
+    n = len(schedule.ops)
+    last_addr: dict[int, int] = {}
+    batch: dict[int, list[tuple]] = defaultdict(list)
+    for ev in raw.events:
+        kind, op_i, thread, a, b, c, d = ev
+        if kind == EV_DOUBLE_FREE:
+            found.append(Finding("invariant:freed-twice", op_i,
+                                 f"block {a:#x} ({c} bytes) freed a second time", source="driver"))
+        elif kind == EV_RESUME and c == FRAME_FREED:
+            found.append(Finding("invariant:resume-freed-frame", op_i,
+                                 f"slot {a} resumed frame {b:#x} after it was freed"))
+        elif kind == EV_STATE:
+            batch[op_i].append(ev)
+            last_addr[a] = b
+        elif kind == EV_OP_DONE and op_i < n and batch.get(op_i):
+            found.extend(_check_owners(op_i, batch.pop(op_i), states[op_i], last_addr))
+        elif kind == EV_PROBE:
+            if c > 0:
+                found.append(Finding("invariant:probe-destroyed", d if d >= 0 else None,
+                                     f"the library destroyed continuation probe {a}, a handle it "
+                                     "does not own"))
+            if b > 1:
+                found.append(Finding("invariant:continuation-resumed-twice", d if d >= 0 else None,
+                                     f"continuation probe {a} was resumed {b} times"))
+        elif kind == EV_LEAK:
+            found.append(Finding("leak", c, f"{b} bytes allocated at op {c} never freed "
+                                 f"(block {a:#x})", location=f"allocation of {b} bytes"))
+    return found
+
+
+def _check_owners(op_i: int, events: list[tuple], state: dict, last_addr: dict[int, int]) -> list[Finding]:
+    found = []
+    owners: dict[int, int] = defaultdict(int)
+    for slot, st in state.items():
+        addr = last_addr.get(slot, 0)
+        if st.live and addr:
+            owners[addr] += 1
+    for _, _, _, slot, addr, count, frame in events:
+        if addr and frame == FRAME_FREED:
+            found.append(Finding("invariant:owner-of-freed-frame", op_i,
+                                 f"slot {slot} still owns frame {addr:#x}, which was freed"))
+        elif count >= 0 and addr and count != owners[addr]:
+            found.append(Finding("invariant:refcount-mismatch", op_i,
+                                 f"slot {slot}: use count {count}, but {owners[addr]} live "
+                                 f"owners share frame {addr:#x}"))
+    return found

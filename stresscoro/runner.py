@@ -1,0 +1,86 @@
+"""Run schedules against a target: build it, keep a worker, classify every outcome."""
+
+from __future__ import annotations
+
+import time
+
+from .build import Build, BuildOptions, build_target
+from .oracle import Outcome, classify
+from .schedule import CODE_TO_NAME, Schedule
+from .targets import Target
+from .worker import SanitizedWorker
+
+
+class TargetSession:
+    """One target under one sanitizer: its build and one live worker.
+
+    Invariant: the worker is replaced after every crash, so run() can always be
+    called again; close() (or leaving the with-block) reaps it.
+    """
+
+    def __init__(self, target: Target, sanitizer: str = "asan", *, compiler: str | None = None,
+                 timeout_s: float = 10.0, memory_mb: int = 4096,
+                 extra_cxxflags: tuple[str, ...] = ()):
+        self.target = target
+        self.sanitizer = sanitizer
+        self.options = BuildOptions(
+            sanitizer=sanitizer, compiler=compiler, include_dirs=target.include_dirs,
+            defines=target.defines, cxxflags=tuple(target.cxxflags) + tuple(extra_cxxflags))
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self.build: Build | None = None
+        self.worker: SanitizedWorker | None = None
+        self.runs = 0
+
+    def open(self) -> "TargetSession":
+        if self.worker is None:
+            self.build = build_target(self.target.adapter, self.options, name=self.target.name)
+            self.worker = SanitizedWorker(self.build, timeout_s=self.timeout_s,
+                                          memory_mb=self.memory_mb)
+            self.worker.start()
+        return self
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    def __enter__(self) -> "TargetSession":
+        try:
+            return self.open()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def capabilities(self) -> set[str]:
+        self.open()
+        mask = self.worker.capabilities
+        return {name for code, name in CODE_TO_NAME.items() if mask & (1 << code)}
+
+    @property
+    def factories(self) -> list[dict]:
+        self.open()
+        return self.worker.description["factories"]
+
+    @property
+    def factory_names(self) -> list[str]:
+        return [f["name"] for f in self.factories]
+
+    def run(self, schedule: Schedule) -> Outcome:
+        self.open()
+        schedule.check_target(self.capabilities, self.factories)
+        raw = self.worker.run(schedule.encode())
+        self.runs += 1
+        return classify(raw, schedule)
+
+
+def replay(schedule: Schedule, target: Target, sanitizer: str = "asan", **session_args) -> tuple[Outcome, float]:
+    """Run one schedule once; returns the outcome and the seconds it took (build included)."""
+    t0 = time.perf_counter()
+    with TargetSession(target, sanitizer, **session_args) as session:
+        outcome = session.run(schedule)
+    return outcome, time.perf_counter() - t0

@@ -1,0 +1,359 @@
+"""Run schedules in persistent, supervised, sanitized worker processes."""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import json
+import mmap
+import os
+import select
+import signal
+import struct
+import sys
+import tempfile
+import time
+import weakref
+from pathlib import Path
+
+import psutil
+
+from .build import Build
+
+# Mirrors native/include/stresscoro/detail/event_log.hpp.
+HW_OP_IN_FLIGHT, HW_THREAD_IN_FLIGHT, HW_EVENTS, HW_CAPACITY, HW_STATUS, HW_DROPPED = 1, 2, 3, 4, 5, 6
+HEADER_WORDS = 8
+EVENT_WORDS = 7
+DEFAULT_EVENT_CAPACITY = 1 << 15
+RUN_ERRORS = {-1: "bad schedule header", -2: "op not supported or out of range",
+              -3: "shared area too small", -4: "could not start schedule threads"}
+
+# Sanitizer settings for every worker. Whole-process leak checking is off (CPython
+# leaks at exit; the driver accounts per schedule); the first error ends the process.
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86:"
+                    "symbolize=1:print_summary=1:use_sigaltstack=1:handle_segv=1:"
+                    "handle_abort=1:detect_stack_use_after_return=0:malloc_context_size=12",
+    "TSAN_OPTIONS": "halt_on_error=1:exitcode=86:report_signal_unsafe=0:symbolize=1:"
+                    "second_deadlock_stack=1",
+    "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1:exitcode=86:symbolize=1",
+}
+
+_live_workers: "weakref.WeakSet[SanitizedWorker]" = weakref.WeakSet()
+
+
+class WorkerError(RuntimeError):
+    """A worker could not be started at all (not a crash while running a schedule)."""
+
+
+@dataclasses.dataclass
+class RawOutcome:
+    """What one schedule run produced, uninterpreted: the oracle classifies it."""
+
+    status: str  # "ok", "crashed", "hang", "memory", "harness-error"
+    stderr: str
+    events: list[tuple[int, ...]]
+    op_in_flight: int  # -1 when no op was running
+    thread_in_flight: int
+    elapsed_s: float
+    exit_code: int | None = None  # the process's own exit code, after a crash
+    signal: str | None = None  # the signal that ended it, after a crash
+    rc: int = 0  # the driver's return code
+    dropped_events: int = 0
+    detail: str = ""
+
+
+class SanitizedWorker:
+    """A persistent process with the target module loaded under its sanitizer runtime.
+
+    Invariants: at most one schedule in flight; after a crash, hang or memory-cap kill
+    the whole process tree is gone and reaped before run() returns, and the next run()
+    starts a fresh process; close() leaves no process behind.
+    """
+
+    def __init__(self, build: Build, *, timeout_s: float = 10.0, memory_mb: int = 4096,
+                 event_capacity: int = DEFAULT_EVENT_CAPACITY, env: dict[str, str] | None = None):
+        self.build = build
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self.capabilities = 0
+        self.description: dict = {}
+        self.starts = 0
+        self.last_start_s = 0.0
+        self._extra_env = env or {}
+        self._proc: psutil.Popen | None = None
+        self._dir = tempfile.TemporaryDirectory(prefix="stresscoro-worker-")
+        self._shared_words = HEADER_WORDS + EVENT_WORDS * event_capacity
+        shm_root = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        fd, self._shared_path = tempfile.mkstemp(prefix="stresscoro-shared-", dir=shm_root)
+        os.ftruncate(fd, self._shared_words * 8)
+        self._shared = mmap.mmap(fd, self._shared_words * 8)
+        os.close(fd)
+        self._stderr_path = Path(self._dir.name) / "stderr.txt"
+        self._stderr = None
+        self._request_w = self._reply_r = -1
+        _live_workers.add(self)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        if self.alive():
+            return
+        self._reap()
+        t0 = time.perf_counter()
+        request_r, self._request_w = os.pipe()
+        self._reply_r, reply_w = os.pipe()
+        env = dict(os.environ)
+        env.update(SANITIZER_ENV)
+        env.update(self._extra_env)
+        env.pop("PYTHONSTARTUP", None)
+        if self.build.runtime is not None:
+            env["LD_PRELOAD"] = str(self.build.runtime)
+        else:
+            env.pop("LD_PRELOAD", None)
+        self._stderr = open(self._stderr_path, "ab")
+        main = Path(__file__).with_name("_worker_main.py")
+        argv = [_real_python(), "-S", "-E", str(main), str(self.build.module_path),
+                self.build.module_name, self._shared_path, str(request_r), str(reply_w),
+                str(os.getpid()), _cffi_backend_dir()]
+        try:
+            self._proc = psutil.Popen(argv, stdin=subprocess_devnull(), stdout=self._stderr,
+                                      stderr=self._stderr, env=env, pass_fds=(request_r, reply_w),
+                                      start_new_session=True)
+        finally:
+            os.close(request_r)
+            os.close(reply_w)
+        self.starts += 1
+        hello = self._read_message(timeout=max(30.0, self.timeout_s))
+        if hello is None:
+            text = self._take_stderr(0)
+            self._kill()
+            raise WorkerError(
+                f"worker for {self.build.module_name} ({self.build.sanitizer}) did not start. "
+                f"Its output:\n{text.strip() or '(nothing)'}")
+        info = json.loads(hello)
+        self.capabilities = info["capabilities"]
+        self.description = info["describe"]
+        self.last_start_s = time.perf_counter() - t0
+
+    def close(self) -> None:
+        self._kill()
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
+            try:
+                os.unlink(self._shared_path)
+            except FileNotFoundError:
+                pass
+        self._dir.cleanup()
+        _live_workers.discard(self)
+
+    def __enter__(self) -> "SanitizedWorker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- running ---------------------------------------------------------------
+
+    def run(self, encoded: list[int]) -> RawOutcome:
+        """Run one encoded schedule; never raises for what the schedule did to the worker."""
+        if not self.alive():
+            self.start()
+        self._reset_shared()
+        offset = self._stderr_path.stat().st_size
+        payload = struct.pack(f"<{len(encoded)}i", *encoded)
+        t0 = time.perf_counter()
+        try:
+            os.write(self._request_w, struct.pack("<I", len(payload)) + payload)
+        except BrokenPipeError:
+            pass  # it died between runs; the read below reports the crash
+        status, detail = "ok", ""
+        reply = self._read_message(timeout=self.timeout_s, supervise=True)
+        elapsed = time.perf_counter() - t0
+        if isinstance(reply, str):  # a supervision verdict: hang or memory
+            status, detail = reply, self._verdict_detail(reply)
+            self._kill()
+            reply = None
+        rc = 0
+        exit_code = sig = None
+        if reply is None and status == "ok":
+            status = "crashed"
+            exit_code, sig = self._wait_exit()
+        elif reply is not None:
+            (rc,) = struct.unpack("<i", reply)
+            if rc != 0:
+                status, detail = "harness-error", RUN_ERRORS.get(rc, f"driver error {rc}")
+        header = self._header()
+        return RawOutcome(
+            status=status,
+            stderr=self._take_stderr(offset),
+            events=self._events(header),
+            op_in_flight=header[HW_OP_IN_FLIGHT],
+            thread_in_flight=header[HW_THREAD_IN_FLIGHT],
+            elapsed_s=elapsed,
+            exit_code=exit_code,
+            signal=sig,
+            rc=rc,
+            dropped_events=header[HW_DROPPED],
+            detail=detail,
+        )
+
+    # -- internals -------------------------------------------------------------
+
+    def _verdict_detail(self, verdict: str) -> str:
+        if verdict == "hang":
+            return f"no answer within {self.timeout_s:g} s; process tree killed"
+        return f"resident memory above {self.memory_mb} MiB; process tree killed"
+
+    def _read_message(self, timeout: float, supervise: bool = False) -> bytes | str | None:
+        """A framed reply; None if the worker died; "hang"/"memory" from supervision."""
+        deadline = time.monotonic() + timeout
+        buf = b""
+        need = 4
+        size = None
+        slice_s = 0.002
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "hang" if supervise else None
+            ready, _, _ = select.select([self._reply_r], [], [], min(slice_s, left))
+            if not ready:
+                slice_s = min(slice_s * 2, 0.05)
+                if supervise and self._over_memory():
+                    return "memory"
+                if self._proc is not None and self._proc.poll() is not None:
+                    # Exited; drain whatever it managed to write first.
+                    ready = select.select([self._reply_r], [], [], 0)[0]
+                    if not ready:
+                        return None
+                else:
+                    continue
+            chunk = os.read(self._reply_r, need - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+            if len(buf) == need:
+                if size is None:
+                    (size,) = struct.unpack("<I", buf)
+                    buf, need = b"", size
+                    if size == 0:
+                        return b""
+                else:
+                    return buf
+
+    def _over_memory(self) -> bool:
+        if self._proc is None:
+            return False
+        try:
+            procs = [self._proc, *self._proc.children(recursive=True)]
+            rss = sum(p.memory_info().rss for p in procs)
+        except psutil.Error:
+            return False
+        return rss > self.memory_mb * 1024 * 1024
+
+    def _wait_exit(self) -> tuple[int | None, str | None]:
+        try:
+            code = self._proc.wait(timeout=10)
+        except psutil.TimeoutExpired:
+            self._kill()
+            return None, "SIGKILL"
+        finally:
+            self._kill()  # reap any children it left (a symbolizer, say)
+        if code is not None and code < 0:
+            return None, signal.Signals(-code).name
+        return code, None
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                tree = [*proc.children(recursive=True), proc]
+            except psutil.Error:
+                tree = [proc]
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            for p in tree:
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(tree, timeout=5)
+            try:
+                proc.wait(timeout=5)
+            except (psutil.Error, ChildProcessError):
+                pass
+        self._reap()
+
+    def _reap(self) -> None:
+        for fd in (self._request_w, self._reply_r):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._request_w = self._reply_r = -1
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def _reset_shared(self) -> None:
+        self._shared[: HEADER_WORDS * 8] = bytes(HEADER_WORDS * 8)
+
+    def _header(self) -> list[int]:
+        return list(struct.unpack_from(f"<{HEADER_WORDS}q", self._shared, 0))
+
+    def _events(self, header: list[int]) -> list[tuple[int, ...]]:
+        n = max(0, min(header[HW_EVENTS], (self._shared_words - HEADER_WORDS) // EVENT_WORDS))
+        flat = struct.unpack_from(f"<{n * EVENT_WORDS}q", self._shared, HEADER_WORDS * 8)
+        return [flat[i: i + EVENT_WORDS] for i in range(0, len(flat), EVENT_WORDS)]
+
+    def _take_stderr(self, offset: int) -> str:
+        try:
+            with open(self._stderr_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+
+def _cffi_backend_dir() -> str:
+    import _cffi_backend
+
+    return os.path.dirname(_cffi_backend.__file__)
+
+
+def subprocess_devnull() -> int:
+    import subprocess
+
+    return subprocess.DEVNULL
+
+
+def _real_python() -> str:
+    """The interpreter binary itself: preloading TSan into a wrapper script crashes it."""
+    return os.path.realpath(sys.executable)
+
+
+@atexit.register
+def _close_all() -> None:
+    for w in list(_live_workers):
+        try:
+            w.close()
+        except Exception:
+            pass
