@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a command killed by SIGPIPE
+
+
+class ScheduleFileError(OSError):
+    """A schedule file that cannot be read; the message says which and what to do."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,15 +40,25 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "targets":
-            return _targets(args)
-        if args.command == "replay":
-            return _replay(args)
+            code = _targets(args)
+        elif args.command == "replay":
+            code = _replay(args)
+        else:
+            code = EXIT_ERROR
+        sys.stdout.flush()  # a reader that went away shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `stresscoro targets --json | head -1`: the reader has all it wanted; exit
+        # quietly, and keep Python from failing again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("stresscoro: interrupted; workers stopped", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - every known failure becomes exit 2 below
         return _usage_error(e)
-    return EXIT_ERROR
 
 
 def _usage_error(e: Exception) -> int:
@@ -56,6 +72,7 @@ def _usage_error(e: Exception) -> int:
         raise e
     label = {
         "InvalidSchedule": "invalid schedule",
+        "ScheduleFileError": "cannot read the schedule",
         "UnknownTarget": "unknown target",
         "InvalidTarget": "invalid target",
         "CompilerNotFound": "compiler not found",
@@ -88,7 +105,19 @@ def _replay(args) -> int:
     from .runner import replay
     from .targets import get
 
-    s = sched.load(args.file)
+    try:
+        s = sched.load(args.file)
+    except sched.InvalidSchedule as e:
+        raise sched.InvalidSchedule(
+            f"{args.file}: {e}. Fix the file: a schedule is {{\"format\": \"{sched.FORMAT}\", "
+            f"\"version\": {sched.VERSION}, \"target\": NAME, \"ops\": [{{\"op\": \"make\", "
+            f"\"slot\": 0}}, ...]}}", index=None) from None
+    except FileNotFoundError:
+        raise ScheduleFileError(f"schedule file {args.file!r} does not exist; check the path "
+                                "(relative paths start at the current directory)") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise ScheduleFileError(f"schedule file {args.file!r} cannot be read ({e}); pass a "
+                                "readable UTF-8 JSON file") from None
     target = get(args.target or s.target)
     sanitizer = args.sanitizer or target.sanitizers[0]
     outcome, elapsed = replay(s, target, sanitizer, compiler=args.compiler, timeout_s=args.timeout)

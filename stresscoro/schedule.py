@@ -147,25 +147,33 @@ class Schedule:
         """Structural checks that hold for any target."""
         if not isinstance(self.target, str) or not self.target:
             raise InvalidSchedule("a schedule names its target", field="target", value=self.target)
-        if not 1 <= self.slots <= MAX_SLOTS:
+        if self.slots < 1:
             raise InvalidSchedule(f"slots must be 1..{MAX_SLOTS}", field="slots", value=self.slots)
-        if not 1 <= self.threads <= MAX_THREADS:
+        if self.threads < 1:
             raise InvalidSchedule(f"threads must be 1..{MAX_THREADS}", field="threads",
                                   value=self.threads)
         if len(self.ops) > MAX_OPS:
             raise InvalidSchedule(f"at most {MAX_OPS} ops", field="ops", value=len(self.ops))
+        # Bounded by the driver's limits too, so that an op beyond them is named by its
+        # index, not reported as a derived slot or thread count the file never wrote.
+        n_slots, n_threads = min(self.slots, MAX_SLOTS), min(self.threads, MAX_THREADS)
         for i, o in enumerate(self.ops):
-            if not 0 <= o.thread < self.threads:
-                raise InvalidSchedule(f"thread must be 0..{self.threads - 1}", index=i,
+            if not 0 <= o.thread < n_threads:
+                raise InvalidSchedule(f"thread must be 0..{n_threads - 1}", index=i,
                                       field="thread", value=o.thread)
             for f, v in zip(o.spec.fields, o.args):
-                if f in _SLOT_FIELDS and not 0 <= v < self.slots:
-                    raise InvalidSchedule(f"slot must be 0..{self.slots - 1}", index=i, field=f, value=v)
-                if f == "to" and not 0 <= v < self.threads:
-                    raise InvalidSchedule(f"thread must be 0..{self.threads - 1}", index=i,
+                if f in _SLOT_FIELDS and not 0 <= v < n_slots:
+                    raise InvalidSchedule(f"slot must be 0..{n_slots - 1}", index=i, field=f, value=v)
+                if f == "to" and not 0 <= v < n_threads:
+                    raise InvalidSchedule(f"thread must be 0..{n_threads - 1}", index=i,
                                           field=f, value=v)
                 if f in ("factory", "arg") and v < 0:
                     raise InvalidSchedule("must be >= 0", index=i, field=f, value=v)
+        if self.slots > MAX_SLOTS:
+            raise InvalidSchedule(f"slots must be 1..{MAX_SLOTS}", field="slots", value=self.slots)
+        if self.threads > MAX_THREADS:
+            raise InvalidSchedule(f"threads must be 1..{MAX_THREADS}", field="threads",
+                                  value=self.threads)
         self.simulate()
 
     def check_target(self, capabilities: Iterable[str], factories: Sequence[dict]) -> None:
@@ -296,8 +304,8 @@ def loads(text: str) -> Schedule:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise InvalidSchedule(f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}",
-                              field="json", value=None) from None
+        raise InvalidSchedule(f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+                              ) from None
     return from_json(data)
 
 

@@ -20,7 +20,7 @@ BUG_CLASSES = (
 )
 KINDS = ("task", "generator", "shared_task", "chain", "other")
 _META = re.compile(r"^//\s*stresscoro:\s*([a-z_]+)\s*=\s*(.*?)\s*$")
-_FIELDS = ("name", "kind", "bug_class", "expected", "sanitizers", "twin", "summary")
+_FIELDS = ("name", "kind", "bug_class", "expected", "sanitizers", "twin", "summary", "cxxflags")
 
 
 class UnknownTarget(LookupError):
@@ -105,7 +105,7 @@ def from_adapter(adapter: str | Path, *, name: str | None = None, builtin: bool 
         summary=meta.get("summary", ""),
         include_dirs=include_dirs,
         defines=defines,
-        cxxflags=cxxflags,
+        cxxflags=tuple(meta.get("cxxflags", "").split()) + tuple(cxxflags),
         builtin=builtin,
     )
 

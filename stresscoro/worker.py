@@ -116,6 +116,10 @@ class SanitizedWorker:
         env.pop("PYTHONSTARTUP", None)
         if self.build.runtime is not None:
             env["LD_PRELOAD"] = str(self.build.runtime)
+            if self.build.sanitizer == "asan":
+                # ASan binds its __cxa_throw interceptor when it starts; the interpreter
+                # has no libstdc++ yet, so every C++ throw would fail an ASan CHECK.
+                env["LD_PRELOAD"] += ":libstdc++.so.6"
         else:
             env.pop("LD_PRELOAD", None)
         self._stderr = open(self._stderr_path, "ab")

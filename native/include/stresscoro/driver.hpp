@@ -354,8 +354,8 @@ private:
         } catch (...) {
             detail::log_event(ev_exception, index, thread, x);
         }
-        end(index, thread);
         log_states(index, thread);
+        end(index, thread);
     }
 
     static void apply(thread_ctx& ctx, int index, int code, int thread, int x, int y, int z) {

@@ -76,7 +76,7 @@ STRESSCORO_NO_TSAN inline void record_alloc(const volatile void* ptr, std::size_
             break;
         }
     }
-    log_event(ev_alloc, op, g_armed_thread.load(std::memory_order_relaxed),
+    if (room_for_allocation_events()) log_event(ev_alloc, op, g_armed_thread.load(std::memory_order_relaxed),
               static_cast<long long>(address), static_cast<long long>(size));
 }
 
@@ -93,7 +93,9 @@ STRESSCORO_NO_TSAN inline bool record_free(const volatile void* ptr, bool quaran
         log_event(ev_double_free, op, thread, static_cast<long long>(address), e->size);
         return false;
     }
-    log_event(ev_free, op, thread, static_cast<long long>(address), e->size);
+    if (room_for_allocation_events()) {
+        log_event(ev_free, op, thread, static_cast<long long>(address), e->size);
+    }
     if (!quarantine) {
         e->address = 1;
         --g_alloc_live;

@@ -60,6 +60,16 @@ STRESSCORO_NO_TSAN inline long long word(int index) noexcept {
     return reinterpret_cast<volatile long long*>(g_shared)[index];
 }
 
+/// Allocation events are the bulk of a log; they may fill only half of it, so the
+/// ops' own events are never crowded out by a target that allocates a lot.
+STRESSCORO_NO_TSAN inline bool room_for_allocation_events() noexcept {
+    if (g_shared == nullptr) return false;
+    volatile long long* w = g_shared;
+    if (w[hw_events] * 2 < w[hw_capacity]) return true;
+    w[hw_dropped] = w[hw_dropped] + 1;
+    return false;
+}
+
 STRESSCORO_NO_TSAN inline void log_event(int kind, long long op, long long thread, long long a = 0,
                                          long long b = 0, long long c = 0,
                                          long long d = 0) noexcept {

@@ -1,0 +1,438 @@
+"""Fast unit tests of the Schedule data model, and of the numbers Python and C++ share."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from stresscoro import oracle, worker
+from stresscoro import schedule as sched
+from stresscoro.schedule import OPS, InvalidSchedule, Op, Schedule, make, op
+
+ROOT = Path(__file__).resolve().parent.parent
+INCLUDE = ROOT / "native" / "include" / "stresscoro"
+
+
+def doc(ops, **top):
+    """A schedule document as `stresscoro replay` reads it."""
+    return {"format": "stresscoro-schedule", "version": 1, "target": "task", **top, "ops": ops}
+
+
+def rich() -> Schedule:
+    """Several op kinds, three threads, a hand-off between them."""
+    return Schedule("shared-task", (
+        make(0, 1, 7),
+        op("copy", 0, 1),
+        op("copy_assign", 1, 1),
+        op("move", 1, 2),
+        op("move_assign", 2, 3),
+        op("swap", 0, 2),
+        op("resume", 0),
+        op("touch", 1),
+        op("send", 1, 2),
+        op("touch", 1, thread=2),
+        op("await", 0),
+        op("drop", 1, thread=2),
+        make(5, thread=1),
+        op("drop", 0),
+    ))
+
+
+# -- round trip and layout ----------------------------------------------------------
+
+
+def test_json_round_trip_keeps_every_op_thread_and_size():
+    s = rich()
+    text = s.dumps()
+    back = sched.loads(text)
+    assert back == s
+    assert back.dumps() == text
+    data = json.loads(text)
+    assert data["format"] == "stresscoro-schedule" and data["version"] == 1
+    assert data["target"] == "shared-task"
+    assert (data["slots"], data["threads"]) == (6, 3)
+    assert data["ops"][0] == {"op": "make", "slot": 0, "factory": 1, "arg": 7}
+    assert data["ops"][9] == {"op": "touch", "slot": 1, "thread": 2}
+    assert "thread" not in data["ops"][1]  # thread 0 is the default and is left out
+
+
+def test_round_trip_keeps_explicit_slots_and_threads():
+    s = Schedule("task", (make(0), op("resume", 0)), slots=4, threads=3)
+    back = sched.loads(s.dumps())
+    assert (back.slots, back.threads) == (4, 3)
+    assert back == s
+
+
+def test_load_reads_a_file(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(rich().dumps())
+    assert sched.load(str(path)) == rich()
+
+
+def test_factory_and_arg_default_to_zero():
+    s = sched.from_json(doc([{"op": "make", "slot": 2}]))
+    assert s.ops == (make(2, 0, 0),)
+
+
+def test_encode_layout():
+    s = Schedule("t", (make(1, 2, 3), op("copy", 1, 0), op("resume", 0, thread=0),
+                       op("send", 0, 1), op("drop", 0, thread=1)))
+    enc = s.encode()
+    assert enc[:5] == [0x5343, 1, 2, 2, 5]
+    assert len(enc) == 5 + 5 * len(s.ops)
+    body = [enc[5 + 5 * i: 10 + 5 * i] for i in range(len(s.ops))]
+    assert body == [
+        [OPS["make"].code, 0, 1, 2, 3],
+        [OPS["copy"].code, 0, 1, 0, 0],  # two args, padded with one zero
+        [OPS["resume"].code, 0, 0, 0, 0],  # one arg, padded with two zeros
+        [OPS["send"].code, 0, 0, 1, 0],
+        [OPS["drop"].code, 1, 0, 0, 0],
+    ]
+    assert all(isinstance(v, int) for v in enc)
+
+
+def test_encode_empty_schedule():
+    assert Schedule("t", ()).encode() == [0x5343, 1, 1, 1, 0]
+
+
+def test_derived_slots_and_threads():
+    s = Schedule("t", (make(3), op("copy", 3, 5), op("send", 5, 4)))
+    assert s.slots == 6  # highest slot used, plus one
+    assert s.threads == 5  # a send's destination counts as a thread
+    empty = Schedule("t", ())
+    assert (empty.slots, empty.threads) == (1, 1)
+    assert len(s) == 3
+
+
+def test_explicit_slots_and_threads_win():
+    s = Schedule("t", (make(0),), slots=8, threads=2)
+    assert (s.slots, s.threads) == (8, 2)
+
+
+def test_render_names_factories_and_threads():
+    s = Schedule("t", (make(0, 1, 4), op("send", 0, 1), op("resume", 0, thread=1)))
+    assert s.render(["plain", "throwing"]) == [
+        "make(0, factory=throwing, arg=4)", "send(0, to=1)", "resume(0) @t1"]
+
+
+# -- validation: every malformed input names where it is ------------------------------
+
+
+def test_invalid_schedule_is_a_value_error_with_attributes():
+    assert issubclass(InvalidSchedule, ValueError)
+    with pytest.raises(InvalidSchedule) as info:
+        sched.from_json(doc([{"op": "make", "slot": 0}, {"op": "resume", "slot": "x"}]))
+    e = info.value
+    assert isinstance(e, ValueError)
+    assert (e.index, e.field, e.value) == (1, "slot", "x")
+    assert "op 1" in str(e) and "'slot'" in str(e) and "'x'" in str(e)
+
+
+def _invalid(data) -> InvalidSchedule:
+    with pytest.raises(InvalidSchedule) as info:
+        sched.from_json(data)
+    return info.value
+
+
+def _names(e: InvalidSchedule, index, field, value) -> None:
+    """The exception and its message both name the op index, the field and the value."""
+    msg = str(e)
+    assert (e.index, e.field, e.value) == (index, field, value), msg
+    if index is not None:
+        assert f"op {index}" in msg, msg
+    assert repr(field) in msg, msg
+    assert repr(value) in msg, msg
+
+
+OK_OP = {"op": "make", "slot": 0}
+
+
+@pytest.mark.parametrize("bad_op, field, value, words", [
+    ({"op": "frobnicate", "slot": 0}, "op", "frobnicate", ["unknown op", "make", "resume"]),
+    ({"slot": 0}, "op", None, ["unknown op"]),
+    ({"op": "copy", "src": 0}, "dst", None, ["integer"]),
+    ({"op": "resume", "slot": "0"}, "slot", "0", ["integer"]),
+    ({"op": "resume", "slot": 1.0}, "slot", 1.0, ["integer"]),
+    ({"op": "resume", "slot": True}, "slot", True, ["integer"]),
+    ({"op": "make", "slot": 0, "arg": False}, "arg", False, ["integer"]),
+    ({"op": "resume", "slot": 0, "thread": True}, "thread", True, ["thread"]),
+    ({"op": "resume", "slot": 0, "thread": -1}, "thread", -1, ["thread"]),
+    ({"op": "resume", "slot": 0, "thread": "1"}, "thread", "1", ["thread"]),
+    ({"op": "resume", "slot": 0, "depth": 3}, "depth", 3, ["resume takes slot"]),
+    ({"op": "make", "slot": 0, "factory": -1}, "factory", -1, [">= 0"]),
+    ({"op": "make", "slot": 0, "arg": -5}, "arg", -5, [">= 0"]),
+    ({"op": "resume", "slot": -1}, "slot", -1, ["slot must be"]),
+    ("make", "op", "make", ["expected an object"]),
+])
+def test_malformed_op_names_index_field_and_value(bad_op, field, value, words):
+    e = _invalid(doc([OK_OP, bad_op]))
+    _names(e, 1, field, value)
+    for w in words:
+        assert w in str(e)
+
+
+def test_slot_out_of_range_of_declared_slots():
+    e = _invalid(doc([OK_OP, {"op": "copy", "src": 0, "dst": 4}], slots=4))
+    _names(e, 1, "dst", 4)
+    assert "0..3" in str(e)
+
+
+def test_slot_beyond_the_driver_limit_names_the_op():
+    e = _invalid(doc([OK_OP, {"op": "make", "slot": sched.MAX_SLOTS}]))
+    _names(e, 1, "slot", sched.MAX_SLOTS)
+    assert f"0..{sched.MAX_SLOTS - 1}" in str(e)
+
+
+def test_thread_out_of_range_of_declared_threads():
+    e = _invalid(doc([OK_OP, {"op": "make", "slot": 1, "thread": 2}], threads=2))
+    _names(e, 1, "thread", 2)
+    assert "0..1" in str(e)
+
+
+def test_send_to_a_thread_that_does_not_exist():
+    e = _invalid(doc([OK_OP, {"op": "send", "slot": 0, "to": 3}], threads=2))
+    _names(e, 1, "to", 3)
+    assert "0..1" in str(e)
+
+
+def test_send_beyond_the_driver_limit_names_the_op():
+    e = _invalid(doc([OK_OP, {"op": "send", "slot": 0, "to": sched.MAX_THREADS}]))
+    _names(e, 1, "to", sched.MAX_THREADS)
+
+
+def test_thread_beyond_the_driver_limit_names_the_op():
+    e = _invalid(doc([OK_OP, {"op": "make", "slot": 1, "thread": sched.MAX_THREADS + 3}]))
+    _names(e, 1, "thread", sched.MAX_THREADS + 3)
+
+
+def test_op_on_a_slot_held_by_another_thread_says_send_it_first():
+    e = _invalid(doc([OK_OP, {"op": "resume", "slot": 0, "thread": 1}]))
+    _names(e, 1, "slot", 0)
+    assert "held by thread 0" in str(e)
+    assert "send it first" in str(e)
+
+
+def test_copy_into_a_slot_held_by_another_thread_is_rejected():
+    e = _invalid(doc([OK_OP, {"op": "make", "slot": 1, "thread": 1},
+                      {"op": "copy", "src": 0, "dst": 1}]))
+    _names(e, 2, "dst", 1)
+    assert "send it first" in str(e)
+
+
+@pytest.mark.parametrize("top, field, value, words", [
+    ({"format": "something-else"}, "format", "something-else", ["stresscoro-schedule"]),
+    ({"format": None}, "format", None, ["stresscoro-schedule"]),
+    ({"version": 2}, "version", 2, ["version 1"]),
+    ({"version": "1"}, "version", "1", ["version"]),
+    ({"target": ""}, "target", "", ["target"]),
+    ({"target": None}, "target", None, ["target"]),
+    ({"slots": 0.5}, "slots", 0.5, ["integer"]),
+    ({"threads": True}, "threads", True, ["integer"]),
+    ({"slots": sched.MAX_SLOTS + 1}, "slots", sched.MAX_SLOTS + 1, [f"1..{sched.MAX_SLOTS}"]),
+    ({"threads": -1}, "threads", -1, [f"1..{sched.MAX_THREADS}"]),
+    ({"ops": {"op": "make"}}, "ops", {"op": "make"}, ["list"]),
+])
+def test_malformed_top_level_names_field_and_value(top, field, value, words):
+    data = doc([OK_OP])
+    data.update(top)
+    e = _invalid(data)
+    _names(e, None, field, value)
+    for w in words:
+        assert w in str(e)
+
+
+def test_missing_ops_list():
+    data = doc([])
+    del data["ops"]
+    _names(_invalid(data), None, "ops", None)
+
+
+def test_too_many_ops():
+    e = _invalid(doc([{"op": "resume", "slot": 0}] * (sched.MAX_OPS + 1)))
+    assert e.field == "ops" and e.value == sched.MAX_OPS + 1
+
+
+@pytest.mark.parametrize("text", ["{bad", "", "[1, 2", "{\"format\": }"])
+def test_not_json(text):
+    with pytest.raises(InvalidSchedule) as info:
+        sched.loads(text)
+    assert str(info.value).startswith("schedule: not valid JSON: ")
+    assert "line 1" in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["[]", "[{\"op\": \"make\"}]", "42", "\"make\"", "null"])
+def test_top_level_not_an_object(text):
+    with pytest.raises(InvalidSchedule) as info:
+        sched.loads(text)
+    assert "JSON object" in str(info.value)
+    assert info.value.index is None
+
+
+def test_load_of_a_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        sched.load(str(tmp_path / "nope.json"))
+
+
+def test_op_constructor_checks_name_and_arity():
+    with pytest.raises(InvalidSchedule) as info:
+        Op("frobnicate", (0,))
+    assert (info.value.field, info.value.value) == ("op", "frobnicate")
+    with pytest.raises(InvalidSchedule) as info:
+        Op("copy", (0,))
+    assert info.value.field == "args" and "src, dst" in str(info.value)
+
+
+def test_schedule_constructor_validates_too():
+    with pytest.raises(InvalidSchedule) as info:
+        Schedule("t", (make(0), op("drop", 0, thread=1)))
+    assert info.value.index == 1 and "send it first" in str(info.value)
+    with pytest.raises(InvalidSchedule):
+        Schedule("t", (make(0, 0, -1),))
+    with pytest.raises(InvalidSchedule):
+        Schedule("", (make(0),))
+
+
+# -- the ownership model --------------------------------------------------------------
+
+
+def test_simulate_transfers_ownership_with_send():
+    s = Schedule("t", (make(0), op("copy", 0, 1), op("send", 1, 1),
+                       op("touch", 1, thread=1), op("drop", 1, thread=1), op("drop", 0)))
+    states = s.simulate()
+    assert len(states) == len(s.ops)
+    assert states[0][0] == sched.SlotState(True, 0)
+    assert states[1][1] == sched.SlotState(True, 0)
+    assert states[2][1] == sched.SlotState(True, 1)  # after send: thread 1 holds slot 1
+    assert states[2][0] == sched.SlotState(True, 0)  # the other slot stays with thread 0
+    assert states[4][1] == sched.SlotState(False, 1)
+    assert states[5][0] == sched.SlotState(False, 0)
+
+
+def test_after_a_send_the_sender_may_not_use_the_slot():
+    ops = (make(0), op("send", 0, 1), op("resume", 0))
+    with pytest.raises(InvalidSchedule) as info:
+        Schedule("t", ops)
+    _names(info.value, 2, "slot", 0)
+    assert "held by thread 1" in str(info.value) and "send it first" in str(info.value)
+
+
+def test_a_slot_can_be_sent_back():
+    s = Schedule("t", (make(0), op("send", 0, 1), op("send", 0, 0, thread=1), op("resume", 0)))
+    assert s.simulate()[-1][0] == sched.SlotState(True, 0)
+
+
+def test_send_of_an_empty_slot_transfers_nothing():
+    # The driver skips a send of an empty slot, so the sender still holds it.
+    s = Schedule("t", (make(0), op("drop", 0), op("send", 0, 1), make(0)))
+    assert s.simulate()[2][0] == sched.SlotState(False, 0)
+    with pytest.raises(InvalidSchedule):
+        Schedule("t", (make(0), op("drop", 0), op("send", 0, 1), make(0, thread=1)))
+
+
+def test_move_and_copy_take_the_destination_for_their_thread():
+    s = Schedule("t", (make(0, thread=1), op("move", 0, 3, thread=1)))
+    assert s.simulate()[-1][3] == sched.SlotState(True, 1)
+
+
+# -- target checks -----------------------------------------------------------------
+
+
+FACTORIES = [{"name": "plain", "min": 0, "max": 0}, {"name": "counted", "min": 1, "max": 10}]
+
+
+def test_check_target_accepts_supported_ops():
+    s = Schedule("task", (make(0, 1, 10), op("resume", 0), op("drop", 0)))
+    s.check_target({"make", "resume", "drop", "move"}, FACTORIES)
+
+
+def test_check_target_rejects_an_unsupported_op():
+    s = Schedule("task", (make(0), op("copy", 0, 1)))
+    with pytest.raises(InvalidSchedule) as info:
+        s.check_target({"make", "drop", "move", "send"}, FACTORIES)
+    _names(info.value, 1, "op", "copy")
+    assert "does not support copy" in str(info.value)
+    assert "drop, make, move, send" in str(info.value)  # what it does support
+
+
+def test_check_target_rejects_a_factory_that_does_not_exist():
+    s = Schedule("task", (make(0, 2),))
+    with pytest.raises(InvalidSchedule) as info:
+        s.check_target(OPS, FACTORIES)
+    _names(info.value, 0, "factory", 2)
+    assert "2 factories" in str(info.value)
+
+
+@pytest.mark.parametrize("factory, arg", [(0, 1), (1, 0), (1, 11)])
+def test_check_target_rejects_a_factory_argument_out_of_range(factory, arg):
+    s = Schedule("task", (make(0), make(1, factory, arg)))
+    with pytest.raises(InvalidSchedule) as info:
+        s.check_target(OPS, FACTORIES)
+    _names(info.value, 1, "arg", arg)
+    lo, hi = FACTORIES[factory]["min"], FACTORIES[factory]["max"]
+    assert f"{FACTORIES[factory]['name']!r} takes {lo}..{hi}" in str(info.value)
+
+
+# -- Python and C++ agree on the numbers they share -------------------------------------
+
+
+def _enum(header: Path, name: str, prefix: str) -> dict[str, int]:
+    """`enum NAME : int { prefix_x = 1, ... }` from a header, as {"x": 1, ...}."""
+    text = header.read_text()
+    m = re.search(r"enum\s+" + name + r"\s*(?::\s*\w+\s*)?\{(.*?)\};", text, re.S)
+    assert m, f"no enum {name} in {header}"
+    body = re.sub(r"//[^\n]*", "", m.group(1))
+    found = dict(re.findall(r"\b" + prefix + r"(\w+)\s*=\s*(-?\d+)", body))
+    assert found, f"enum {name} in {header} has no {prefix}* values"
+    return {k: int(v) for k, v in found.items()}
+
+
+def _constant(header: Path, name: str) -> int:
+    m = re.search(r"constexpr\s+[\w ]+\s+" + name + r"\s*=\s*(0x[0-9a-fA-F]+|\d+)", header.read_text())
+    assert m, f"no constant {name} in {header}"
+    return int(m.group(1), 0)
+
+
+def test_op_codes_match_the_driver():
+    native = _enum(INCLUDE / "driver.hpp", "op_code", "op_")
+    count = native.pop("code_count")
+    assert native == {name: spec.code for name, spec in OPS.items()}
+    assert count == max(spec.code for spec in OPS.values()) + 1
+    assert sched.CODE_TO_NAME == {v: k for k, v in native.items()}
+
+
+def test_schedule_limits_match_the_driver():
+    driver = INCLUDE / "driver.hpp"
+    assert _constant(driver, "schedule_magic") == sched._MAGIC == 0x5343
+    assert _constant(driver, "schedule_version") == sched.VERSION
+    assert _constant(driver, "max_slots") == sched.MAX_SLOTS
+    assert _constant(driver, "max_threads") == sched.MAX_THREADS
+    assert _constant(driver, "max_ops") == sched.MAX_OPS
+
+
+def test_event_kinds_match_the_oracle():
+    native = _enum(INCLUDE / "detail" / "event_log.hpp", "event_kind", "ev_")
+    python = {k[3:].lower(): v for k, v in vars(oracle).items()
+              if re.fullmatch(r"EV_[A-Z_]+", k) and isinstance(v, int)}
+    assert python == native
+
+
+def test_header_words_match_the_worker():
+    header = INCLUDE / "detail" / "event_log.hpp"
+    native = _enum(header, "header_word", "hw_")
+    python = {k[3:].lower(): v for k, v in vars(worker).items()
+              if re.fullmatch(r"HW_[A-Z_]+", k) and isinstance(v, int)}
+    assert python, "worker.py names no HW_* header words"
+    for name, value in python.items():
+        assert native.get(name) == value, f"HW_{name.upper()}"
+    # Every header word the worker does not name is one it has no use for.
+    assert set(native) - set(python) <= {"magic", "words"}
+    assert native["words"] == worker.HEADER_WORDS
+    assert _constant(header, "event_words") == worker.EVENT_WORDS
+
+
+def test_run_errors_match_the_worker():
+    native = _enum(INCLUDE / "driver.hpp", "run_error", "err_")
+    assert set(native.values()) == set(worker.RUN_ERRORS)
