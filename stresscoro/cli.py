@@ -11,8 +11,12 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a command killed by SIGPIPE
 
 
-class ScheduleFileError(OSError):
-    """A schedule file that cannot be read; the message says which and what to do."""
+class ScheduleFileError(Exception):
+    """A schedule file that cannot be used; the message says which file and what to do."""
+
+    def __init__(self, label: str, message: str) -> None:
+        super().__init__(message)
+        self.label = label
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,12 +71,14 @@ def _usage_error(e: Exception) -> int:
     from .targets import InvalidTarget, UnknownTarget
     from .worker import WorkerError
 
+    if isinstance(e, ScheduleFileError):
+        print(f"stresscoro: {e.label}: {e}", file=sys.stderr)
+        return EXIT_ERROR
     known = (BuildError, InvalidSchedule, InvalidTarget, UnknownTarget, WorkerError, OSError)
     if not isinstance(e, known):
         raise e
     label = {
         "InvalidSchedule": "invalid schedule",
-        "ScheduleFileError": "cannot read the schedule",
         "UnknownTarget": "unknown target",
         "InvalidTarget": "invalid target",
         "CompilerNotFound": "compiler not found",
@@ -102,22 +108,24 @@ def _targets(args) -> int:
 
 def _replay(args) -> int:
     from . import schedule as sched
-    from .runner import replay
+    from .session import replay
     from .targets import get
 
     try:
         s = sched.load(args.file)
     except sched.InvalidSchedule as e:
-        raise sched.InvalidSchedule(
-            f"{args.file}: {e}. Fix the file: a schedule is {{\"format\": \"{sched.FORMAT}\", "
-            f"\"version\": {sched.VERSION}, \"target\": NAME, \"ops\": [{{\"op\": \"make\", "
-            f"\"slot\": 0}}, ...]}}", index=None) from None
+        raise ScheduleFileError("invalid schedule", (
+            f"{args.file}: {e}. Fix the file; a schedule looks like {{\"format\": "
+            f"\"{sched.FORMAT}\", \"version\": {sched.VERSION}, \"target\": \"task\", "
+            f"\"ops\": [{{\"op\": \"make\", \"slot\": 0}}, {{\"op\": \"drop\", \"slot\": 0}}]}}"
+        )) from None
     except FileNotFoundError:
-        raise ScheduleFileError(f"schedule file {args.file!r} does not exist; check the path "
-                                "(relative paths start at the current directory)") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise ScheduleFileError(f"schedule file {args.file!r} cannot be read ({e}); pass a "
-                                "readable UTF-8 JSON file") from None
+        raise ScheduleFileError("schedule file not found", (
+            f"{args.file!r} does not exist; check the path (a relative path starts at "
+            "the current directory)")) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScheduleFileError("cannot read the schedule", (
+            f"{args.file!r}: {e}; pass a readable UTF-8 JSON schedule file")) from None
     target = get(args.target or s.target)
     sanitizer = args.sanitizer or target.sanitizers[0]
     outcome, elapsed = replay(s, target, sanitizer, compiler=args.compiler, timeout_s=args.timeout)

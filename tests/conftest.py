@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stresscoro import targets
-from stresscoro.runner import TargetSession
+from stresscoro.session import TargetSession
 
 TESTS = Path(__file__).parent
 SCHEDULES = TESTS / "schedules"

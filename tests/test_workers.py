@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from stresscoro.build import BuildOptions, build_target
-from stresscoro.runner import TargetSession
+from stresscoro.session import TargetSession
 from stresscoro.schedule import Schedule, make, op
 from stresscoro.targets import from_adapter
 
@@ -203,7 +203,7 @@ def test_worker_dies_with_its_killed_parent(target):
     end it, even while it spins in a schedule (so the closed pipe cannot)."""
     script = textwrap.dedent(f"""
         import sys
-        from stresscoro.runner import TargetSession
+        from stresscoro.session import TargetSession
         from stresscoro.schedule import Schedule, make, op
         from stresscoro.targets import from_adapter
 
