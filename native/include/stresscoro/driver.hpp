@@ -74,24 +74,6 @@ enum run_error : int {
 
 namespace detail {
 
-template <class T>
-decltype(auto) awaiter_of(T& value) {
-    if constexpr (requires { value.operator co_await(); }) {
-        return value.operator co_await();
-    } else if constexpr (requires { operator co_await(value); }) {
-        return operator co_await(value);
-    } else if constexpr (requires { std::move(value).operator co_await(); }) {
-        return std::move(value).operator co_await();
-    } else {
-        return (value);
-    }
-}
-
-template <class T>
-concept lvalue_awaitable = requires(T& value) {
-    { awaiter_of(value).await_ready() } -> std::convertible_to<bool>;
-};
-
 inline void spin_pause() noexcept { sched_yield(); }
 
 /// While alive, ThreadSanitizer does not see this thread's memory accesses: the
@@ -157,7 +139,7 @@ public:
     static constexpr bool can_swap = std::is_swappable_v<object>;
     static constexpr bool can_await = [] {
         if constexpr (detail::declares_awaitable<A>) {
-            return detail::lvalue_awaitable<object>;
+            return lvalue_awaitable<object>;
         } else {
             return false;
         }
@@ -300,7 +282,7 @@ private:
                 detail::spin_pause();
                 continue;
             }
-            if (s_run.m_threads > 1) collect_mail(ctx);
+            collect_mail(ctx);  // a send to oneself is legal, if pointless
             if (turn < n_ops) {
                 run_op(ctx, turn, s_run.m_ops + 5 * turn);
             } else {
@@ -447,26 +429,10 @@ private:
         return arg < fac.arg_min ? fac.arg_min : arg > fac.arg_max ? fac.arg_max : arg;
     }
 
-    /// co_await the object from a probe frame: exactly what an awaiting coroutine does,
-    /// with the probe recording whether and how often the library resumes it.
     static void await_with_probe(object& value) {
         const int id = s_probe_count.fetch_add(1, std::memory_order_relaxed);
-        probe_frame& probe = s_probes[id];
-        init_probe(probe, id);
-        decltype(auto) aw = detail::awaiter_of(value);
-        if (!aw.await_ready()) {
-            using result = decltype(aw.await_suspend(probe.handle()));
-            if constexpr (std::is_void_v<result>) {
-                aw.await_suspend(probe.handle());
-            } else if constexpr (std::is_same_v<result, bool>) {
-                if (!aw.await_suspend(probe.handle())) detail::probe_resume(&probe);
-            } else {
-                aw.await_suspend(probe.handle()).resume();
-            }
-        } else {
-            detail::probe_resume(&probe);
-        }
-        if (probe.m_resumes > 0) static_cast<void>(aw.await_resume());
+        init_probe(s_probes[id], id);
+        await_from(value, s_probes[id]);
     }
 
     static long long address_of(std::coroutine_handle<> h) noexcept {

@@ -10,7 +10,10 @@
 #ifndef STRESSCORO_PROBE_HPP_INCLUDED
 #define STRESSCORO_PROBE_HPP_INCLUDED
 
+#include <concepts>
 #include <coroutine>
+#include <type_traits>
+#include <utility>
 
 namespace stresscoro {
 
@@ -46,6 +49,46 @@ inline void init_probe(probe_frame& p, int id) noexcept {
     p.m_resumes = 0;
     p.m_destroys = 0;
     p.m_first_resume_op = -1;
+}
+
+namespace detail {
+template <class T>
+decltype(auto) awaiter_of(T& value) {
+    if constexpr (requires { value.operator co_await(); }) {
+        return value.operator co_await();
+    } else if constexpr (requires { operator co_await(value); }) {
+        return operator co_await(value);
+    } else if constexpr (requires { std::move(value).operator co_await(); }) {
+        return std::move(value).operator co_await();
+    } else {
+        return (value);
+    }
+}
+}  // namespace detail
+
+template <class T>
+concept lvalue_awaitable = requires(T& value) {
+    { detail::awaiter_of(value).await_ready() } -> std::convertible_to<bool>;
+};
+
+/// `co_await value` from `probe`: exactly what an awaiting coroutine does, with the
+/// probe recording whether and how often the library resumes it.
+template <lvalue_awaitable T>
+void await_from(T& value, probe_frame& probe) {
+    decltype(auto) aw = detail::awaiter_of(value);
+    if (!aw.await_ready()) {
+        using result = decltype(aw.await_suspend(probe.handle()));
+        if constexpr (std::is_void_v<result>) {
+            aw.await_suspend(probe.handle());
+        } else if constexpr (std::is_same_v<result, bool>) {
+            if (!aw.await_suspend(probe.handle())) detail::probe_resume(&probe);
+        } else {
+            aw.await_suspend(probe.handle()).resume();
+        }
+    } else {
+        detail::probe_resume(&probe);
+    }
+    if (probe.m_resumes > 0) static_cast<void>(aw.await_resume());
 }
 
 }  // namespace stresscoro
