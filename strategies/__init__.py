@@ -1,0 +1,15 @@
+"""Hypothesis strategies for stresscoro schedules.
+
+Installed as ``stresscoro.strategies`` (the repository keeps it at top-level
+``strategies/``); import it as ``from stresscoro.strategies import schedules``.
+"""
+
+from stresscoro.strategies._internal.schedules import (
+    DEFAULT_MAX_OPS,
+    DEFAULT_SLOTS,
+    OP_ORDER,
+    schedules,
+    schedules_for,
+)
+
+__all__ = ["DEFAULT_MAX_OPS", "DEFAULT_SLOTS", "OP_ORDER", "schedules", "schedules_for"]

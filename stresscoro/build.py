@@ -10,6 +10,7 @@ import importlib.machinery
 import importlib.resources
 import io
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -82,6 +83,26 @@ class Build:
     key: str
     compile_flags: tuple[str, ...]
     include_dirs: tuple[str, ...]
+
+    @property
+    def warnings_path(self) -> Path:
+        return self.module_path.with_name(self.module_name + ".warnings.txt")
+
+    @property
+    def warnings(self) -> str:
+        """What the compiler warned about in the target's own code (not the cffi glue)."""
+        try:
+            return self.warnings_path.read_text()
+        except FileNotFoundError:
+            return ""
+
+    @property
+    def tsan_blind_spots(self) -> tuple[str, ...]:
+        """Constructs the compiler says ThreadSanitizer does not support (-Wtsan),
+        such as atomic_thread_fence: races reported around them may be false."""
+        found = re.findall(r"[‘'`]([A-Za-z_:]+)[’'`] is not supported with [‘'`]-fsanitize=thread",
+                           self.warnings)
+        return tuple(sorted(set(found)))
 
 
 def native_dir() -> Path:
@@ -274,8 +295,9 @@ def _compile(build: Build, flags: list[str], family: str, root: Path) -> None:
 
         py_include = sysconfig.get_paths()["include"]
         own = tmpdir / "target_main.o"
-        _run([build.compiler, *flags, *_OWN_WARNINGS, "-c", str(main), "-o", str(own)],
-             f"compiling target {build.adapter.name}")
+        proc = _run([build.compiler, *flags, *_OWN_WARNINGS, "-c", str(main), "-o", str(own)],
+                    f"compiling target {build.adapter.name}")
+        build.warnings_path.write_text(proc.stderr)
         glue_o = tmpdir / "glue.o"
         # Generated glue: no warnings of ours, and it needs the Python headers.
         _run([build.compiler, *flags, "-w", f"-I{py_include}", "-c", str(glue), "-o", str(glue_o)],

@@ -72,6 +72,21 @@ class Outcome:
     def primary(self) -> Finding | None:
         return self.findings[0] if self.findings else None
 
+    def describe(self, schedule: Schedule, factory_names: list[str] = ()) -> str:
+        """A readable account: the findings, then the schedule that produced them."""
+        if not self.findings:
+            return "no finding"
+        lines = []
+        for i, f in enumerate(self.findings):
+            lead = "stresscoro finding:" if i == 0 else "also:"
+            lines.append(f"{lead} {f.kind} {f.where(schedule)}")
+            lines.append(f"    {f.summary}")
+            if f.location:
+                lines.append(f"    at {f.location}")
+        lines.append(f"schedule ({len(schedule.ops)} ops, then the end-of-schedule drops):")
+        lines += [f"    {i:>3}  {text}" for i, text in enumerate(schedule.render(factory_names))]
+        return "\n".join(lines)
+
 
 # -- sanitizer reports ------------------------------------------------------------
 

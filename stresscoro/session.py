@@ -1,4 +1,4 @@
-"""Run schedules against a target: build it, keep a worker, classify every outcome."""
+"""Run schedules against one target: build it, keep a worker, classify every outcome."""
 
 from __future__ import annotations
 

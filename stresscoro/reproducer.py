@@ -1,0 +1,248 @@
+"""Render a failing schedule as a standalone C++ program and a pytest file; verify both."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from .build import _SANITIZER_FLAGS, DEFAULT_OPT, native_include_dir, resolve_compiler
+from .oracle import Finding, parse_sanitizer_report
+from .schedule import Op, Schedule
+from .targets import Target
+
+VERIFY_TIMEOUT_S = 180
+
+
+@dataclasses.dataclass
+class Reproducer:
+    cpp: Path
+    python: Path
+    schedule: Path
+    verified: bool = False
+    cpp_kind: str | None = None  # what the C++ program showed when re-run
+    python_kind: str | None = None  # what the pytest file failed with
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"cpp": str(self.cpp), "python": str(self.python), "schedule": str(self.schedule),
+                "verified": self.verified, "cpp_kind": self.cpp_kind,
+                "python_kind": self.python_kind, "notes": self.notes}
+
+
+def stem_for(target: Target, sanitizer: str, finding: Finding) -> str:
+    kind = re.sub(r"[^a-z0-9]+", "_", finding.kind.lower()).strip("_")
+    return re.sub(r"[^A-Za-z0-9]+", "_", f"{target.name}_{sanitizer}_{kind}").strip("_")
+
+
+def reproducer_sanitizer(sanitizer: str, finding: Finding) -> str:
+    """The sanitizer the C++ program is built with: the campaign's, except that a leak
+    seen by the driver's own accounting needs LeakSanitizer to show standalone."""
+    if finding.kind == "leak" and sanitizer in ("none", "ubsan"):
+        return "asan"
+    return sanitizer
+
+
+def build_command(target: Target, sanitizer: str, cpp: Path, exe: Path, compiler: str | None = None) -> str:
+    cxx, _ = resolve_compiler(compiler)
+    flags = ["-std=c++20", "-g", DEFAULT_OPT, *_SANITIZER_FLAGS[sanitizer],
+             f"-I{native_include_dir()}", *(f"-I{os.path.abspath(d)}" for d in target.include_dirs),
+             *(f"-D{d}" for d in target.defines), *target.cxxflags]
+    return f"{shlex.join([cxx, *flags, str(cpp), '-o', str(exe), '-lpthread'])} && {shlex.quote(str(exe))}"
+
+
+def render_cpp(schedule: Schedule, target: Target, sanitizer: str, finding: Finding,
+               factory_names: list[str], build_line: str) -> str:
+    """Straight-line C++ that replays `schedule` with the driver's semantics."""
+    if schedule.threads > 1:
+        raise NotImplementedError("C++ reproducers of cross-thread schedules are not written yet")
+    lines = [
+        f"// build: {build_line}",
+        f"// Reproducer written by stresscoro: {finding.kind} in {target.name} under {sanitizer}.",
+        f"// {finding.summary}",
+        f"#include \"{target.adapter}\"",
+        "#include <stresscoro/replay.hpp>",
+        "",
+        "#include <optional>",
+        "#include <utility>",
+        "",
+        "int main() {",
+        "    using A = stresscoro_target;",
+        "    stresscoro::replay::run_on_stack<A>([] {",
+    ]
+    body: list[str] = []
+    slots = ", ".join(f"s{i}" for i in range(schedule.slots))
+    body.append(f"std::optional<A::object> {slots};")
+    probes = sum(1 for o in schedule.ops if o.name == "await")
+    if probes:
+        body.append(f"stresscoro::probe_frame probes[{probes}];")
+    live = [False] * schedule.slots
+    probe = 0
+    for i, o in enumerate(schedule.ops):
+        code, probe = _op_cpp(o, live, probe)
+        body.append(f"// op {i}: {o.render(factory_names)}")
+        body.extend(code or ["// (nothing to do: the slot it reads is empty)"])
+    body.append("// End of schedule: drop what is left, slots ascending.")
+    body.extend(f"s{s}.reset();" for s in range(schedule.slots) if live[s])
+    lines.extend("        " + line for line in body)
+    lines += ["    });", "    return 0;", "}", ""]
+    return "\n".join(lines)
+
+
+def _op_cpp(o: Op, live: list[bool], probe: int) -> tuple[list[str], int]:
+    """C++ lines for one op, given which slots hold objects; updates `live`."""
+    n, a = o.name, o.args
+    if n == "make":
+        x, f, arg = a
+        live[x] = True
+        return [f"s{x}.reset();", f"s{x}.emplace(A::make({f}, {arg}));"], probe
+    if n in ("copy", "move"):
+        src, dst = a
+        if not live[src] or src == dst:
+            return [], probe
+        live[dst] = True
+        value = f"*s{src}" if n == "copy" else f"std::move(*s{src})"
+        return [f"s{dst}.reset();", f"s{dst}.emplace({value});"], probe
+    if n == "copy_assign":
+        src, dst = a
+        return ([f"*s{dst} = *s{src};"] if live[src] and live[dst] else []), probe
+    if n == "move_assign":
+        src, dst = a
+        ok = live[src] and live[dst] and src != dst
+        return ([f"*s{dst} = std::move(*s{src});"] if ok else []), probe
+    if n == "swap":
+        x, y = a
+        return ([f"{{ using std::swap; swap(*s{x}, *s{y}); }}"] if live[x] and live[y] else []), probe
+    x = a[0]
+    if not live[x]:
+        return [], probe
+    if n == "resume":
+        return [f"A::resume(*s{x});"], probe
+    if n == "touch":
+        return [f"A::touch(*s{x});"], probe
+    if n == "drop":
+        live[x] = False
+        return [f"s{x}.reset();"], probe
+    if n == "await":
+        return [f"stresscoro::init_probe(probes[{probe}], {probe});",
+                f"stresscoro::await_from(*s{x}, probes[{probe}]);"], probe + 1
+    raise NotImplementedError(f"no C++ rendering for op {n!r}")
+
+
+def render_python(schedule: Schedule, target: Target, sanitizer: str, finding: Finding) -> str:
+    ops = ",\n".join(f"    {_op_python(o)}" for o in schedule.ops)
+    if target.builtin:
+        get_target = f"targets.get({target.name!r})"
+    else:
+        get_target = (f"targets.from_adapter({str(target.adapter)!r}, name={target.name!r}, "
+                      f"include_dirs={tuple(target.include_dirs)!r}, defines={tuple(target.defines)!r}, "
+                      f"cxxflags={tuple(target.cxxflags)!r})")
+    test = re.sub(r"[^a-z0-9]+", "_", f"test_{target.name}_{sanitizer}_{finding.kind}".lower())
+    return textwrap.dedent('''\
+        """Replays a stresscoro finding: {kind} in {target} under {sanitizer}.
+
+        {summary}
+        Fails while the bug is there; passes once it is fixed. Run: python -m pytest {{this file}}
+        """
+
+        from stresscoro import targets
+        from stresscoro.schedule import Schedule, make, op
+        from stresscoro.session import replay
+
+        SCHEDULE = Schedule({target!r}, (
+        {ops},
+        ), slots={slots}, threads={threads})
+
+
+        def {test}():
+            outcome, _ = replay(SCHEDULE, {get_target}, {sanitizer!r})
+            assert outcome.ok, outcome.describe(SCHEDULE)
+        ''').format(kind=finding.kind, target=target.name, sanitizer=sanitizer,
+                    summary=finding.summary.replace('"""', "'''"), ops=ops, slots=schedule.slots,
+                    threads=schedule.threads, test=test, get_target=get_target)
+
+
+def _op_python(o: Op) -> str:
+    if o.name == "make":
+        slot, factory, arg = o.args
+        thread = f", thread={o.thread}" if o.thread else ""
+        return f"make({slot}, factory={factory}, arg={arg}{thread})"
+    args = ", ".join(str(v) for v in o.args)
+    thread = f", thread={o.thread}" if o.thread else ""
+    return f"op({o.name!r}, {args}{thread})"
+
+
+def write(schedule: Schedule, target: Target, sanitizer: str, finding: Finding,
+          factory_names: list[str], out_dir: Path, compiler: str | None = None) -> Reproducer:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = stem_for(target, sanitizer, finding)
+    cpp = (out_dir / f"{stem}.cpp").resolve()
+    py = (out_dir / f"test_{stem}.py").resolve()
+    sched_file = (out_dir / f"{stem}.json").resolve()
+    exe = out_dir.resolve() / stem
+    repro_san = reproducer_sanitizer(sanitizer, finding)
+    sched_file.write_text(schedule.dumps())
+    py.write_text(render_python(schedule, target, sanitizer, finding))
+    rep = Reproducer(cpp=cpp, python=py, schedule=sched_file)
+    try:
+        line = build_command(target, repro_san, cpp, exe, compiler)
+        cpp.write_text(render_cpp(schedule, target, repro_san, finding, factory_names, line))
+    except NotImplementedError as e:
+        cpp.write_text(f"// stresscoro could not write a C++ reproducer: {e}\n")
+        rep.notes.append(str(e))
+    return rep
+
+
+def verify(rep: Reproducer, finding: Finding) -> Reproducer:
+    """Re-run both reproducers; verified only if each shows the same finding kind."""
+    rep.cpp_kind = _run_cpp(rep)
+    rep.python_kind = _run_python(rep, finding)
+    rep.verified = rep.cpp_kind == finding.kind and rep.python_kind == finding.kind
+    if rep.cpp_kind != finding.kind:
+        rep.notes.append(f"C++ reproducer showed {rep.cpp_kind or 'nothing'}, not {finding.kind}")
+    if rep.python_kind != finding.kind:
+        rep.notes.append(f"pytest reproducer showed {rep.python_kind or 'nothing'}, not {finding.kind}")
+    return rep
+
+
+def build_line_of(cpp: Path) -> str | None:
+    first = cpp.read_text().splitlines()[0] if cpp.exists() else ""
+    return first[len("// build: "):] if first.startswith("// build: ") else None
+
+
+def _run_cpp(rep: Reproducer) -> str | None:
+    line = build_line_of(rep.cpp)
+    if line is None:
+        return None
+    env = {k: v for k, v in os.environ.items() if not k.endswith("SAN_OPTIONS") and k != "LD_PRELOAD"}
+    try:
+        proc = subprocess.run(["bash", "-c", line], capture_output=True, text=True, env=env,
+                              timeout=VERIFY_TIMEOUT_S, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return "hang"
+    report = parse_sanitizer_report(proc.stderr)
+    if report is not None:
+        return report.kind
+    if proc.returncode > 128 and proc.returncode - 128 in signal.Signals._value2member_map_:
+        return f"crash:{signal.Signals(proc.returncode - 128).name}"
+    return None
+
+
+def _run_python(rep: Reproducer, finding: Finding) -> str | None:
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+             str(rep.python)], capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S,
+            cwd=rep.python.parent)
+    except subprocess.TimeoutExpired:
+        return "hang"
+    if proc.returncode != 1:
+        return None
+    m = re.search(r"^E\s+AssertionError: stresscoro finding: (\S+)", proc.stdout, re.M)
+    return m.group(1) if m else None

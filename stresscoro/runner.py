@@ -1,0 +1,190 @@
+"""Campaigns: Hypothesis searches schedules for one target, findings get reproducers."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hypothesis import HealthCheck, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.errors import Flaky
+
+from . import reproducer
+from .oracle import Finding
+from .schedule import Schedule
+from .session import TargetSession, replay  # noqa: F401  (replay re-exported for callers)
+from .strategies import DEFAULT_MAX_OPS, DEFAULT_SLOTS, schedules_for
+from .targets import Target
+
+# Settings profiles, in Hypothesis's own terms. A campaign takes one by name;
+# --max-examples overrides its budget.
+PROFILES = {
+    "dev": settings(max_examples=300),
+    "ci": settings(max_examples=1000),
+    "nightly": settings(max_examples=20000),
+}
+DEFAULT_PROFILE = "dev"
+PROGRESS_EVERY_S = 2.0
+
+
+class FindingError(AssertionError):
+    """Raised inside the Hypothesis test for a schedule with a finding. Each distinct
+    (kind, location) gets its own subclass, so Hypothesis keeps and shrinks each
+    distinct finding as a distinct failure instead of collapsing them."""
+
+    finding: Finding
+
+
+_error_classes: dict[tuple[str, str], type[FindingError]] = {}
+
+
+def _error_for(finding: Finding) -> FindingError:
+    cls = _error_classes.get(finding.signature)
+    if cls is None:
+        name = "Finding_" + "".join(c if c.isalnum() else "_" for c in finding.kind)
+        cls = type(name, (FindingError,), {"__module__": __name__})
+        _error_classes[finding.signature] = cls
+    err = cls(f"{finding.kind}: {finding.summary}")
+    err.finding = finding
+    return err
+
+
+@dataclasses.dataclass
+class FoundBug:
+    """One distinct finding of a campaign, with its minimal schedule."""
+
+    finding: Finding
+    schedule: Schedule
+    first_example: int  # examples run when it was first seen
+    first_seen_s: float
+    minimal_s: float  # seconds from the campaign's start to its minimal schedule
+    reproducer: reproducer.Reproducer | None = None
+    factory_names: list[str] = dataclasses.field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.finding.kind,
+            "length": len(self.schedule.ops),
+            "ops": [o.to_json() for o in self.schedule.ops],
+            "readable": self.schedule.render(self.factory_names),
+            "op_index": self.finding.op_index,
+            "summary": self.finding.summary,
+            "location": self.finding.location,
+            "first_example": self.first_example,
+            "seconds_to_first": round(self.first_seen_s, 3),
+            "seconds_to_minimal": round(self.minimal_s, 3),
+            "reproducer": self.reproducer.to_json() if self.reproducer else None,
+        }
+
+
+@dataclasses.dataclass
+class CampaignResult:
+    target: Target
+    sanitizer: str
+    examples: int
+    elapsed_s: float
+    findings: list[FoundBug]
+    verdict: str  # "clean", "findings", "unverifiable"
+    note: str = ""
+
+    @property
+    def as_expected(self) -> bool:
+        kinds = {f.finding.kind for f in self.findings}
+        if self.target.expected == "unverifiable":
+            return self.verdict in ("unverifiable", "clean") and (
+                self.sanitizer != "tsan" or self.verdict == "unverifiable")
+        if self.target.expected == "clean":
+            return not kinds
+        return self.target.expected in kinds
+
+    def to_json(self) -> dict:
+        return {
+            "target": self.target.name,
+            "sanitizer": self.sanitizer,
+            "examples": self.examples,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "verdict": self.verdict,
+            "expected": self.target.expected,
+            "bug_class": self.target.bug_class,
+            "as_expected": self.as_expected,
+            "note": self.note,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = None,
+                 seed: int | None = None, profile: str = DEFAULT_PROFILE,
+                 database: object = "default", out_dir: Path | None = None,
+                 verify: bool = True, compiler: str | None = None, timeout_s: float = 10.0,
+                 max_ops: int = DEFAULT_MAX_OPS, slots: int = DEFAULT_SLOTS,
+                 progress: Callable[[str], None] | None = None) -> CampaignResult:
+    """Search `target` under `sanitizer`; shrink, write and verify every distinct finding."""
+    if profile not in PROFILES:
+        raise ValueError(f"Expected a profile in {', '.join(PROFILES)} but got profile={profile!r}")
+    t0 = time.perf_counter()
+    found: dict[tuple[str, str], FoundBug] = {}
+    count = 0
+    last_report = t0
+    with TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s) as session:
+        names = session.factory_names
+
+        def one_schedule(s: Schedule) -> None:
+            nonlocal count, last_report
+            outcome = session.run(s)
+            count += 1
+            now = time.perf_counter()
+            if progress and now - last_report >= PROGRESS_EVERY_S:
+                last_report = now
+                progress(f"{target.name}/{sanitizer}: {count} examples, {len(found)} finding(s), "
+                         f"{count / (now - t0):.0f}/s")
+            f = outcome.primary
+            if f is None:
+                return
+            bug = found.get(f.signature)
+            if bug is None:
+                found[f.signature] = FoundBug(f, s, count, now - t0, now - t0, factory_names=names)
+            elif len(s.ops) <= len(bug.schedule.ops):
+                bug.finding, bug.schedule, bug.minimal_s = f, s, now - t0
+            raise _error_for(f)
+
+        overrides = dict(deadline=None, suppress_health_check=list(HealthCheck),
+                         report_multiple_bugs=True, print_blob=False, verbosity=Verbosity.quiet)
+        if max_examples is not None:
+            overrides["max_examples"] = max_examples
+        if database != "default":
+            overrides["database"] = database
+        test = settings(PROFILES[profile], **overrides)(
+            given(schedules_for(session, max_ops=max_ops, slots=slots))(one_schedule))
+        # One example database entry per (target, sanitizer), not one for all campaigns.
+        test.hypothesis.inner_test._hypothesis_internal_add_digest = (
+            f"stresscoro:{target.name}:{target.adapter}:{sanitizer}".encode())
+        if seed is not None:
+            test = hypothesis_seed(seed)(test)
+        note = ""
+        try:
+            test()
+        except (FindingError, BaseExceptionGroup) as e:
+            if isinstance(e, Flaky):
+                note = "some findings did not reproduce every time (flaky)"
+            elif isinstance(e, BaseExceptionGroup):
+                rest = e.subgroup(lambda x: not isinstance(x, (FindingError, BaseExceptionGroup)))
+                if rest is not None:
+                    raise rest
+    bugs = sorted(found.values(), key=lambda b: b.first_example)
+    if out_dir is not None:
+        for bug in bugs:
+            bug.reproducer = reproducer.write(bug.schedule, target, sanitizer, bug.finding,
+                                              bug.factory_names, out_dir, compiler)
+            if verify:
+                reproducer.verify(bug.reproducer, bug.finding)
+    verdict = "findings" if bugs else "clean"
+    if bugs and sanitizer == "tsan" and session.build is not None and session.build.tsan_blind_spots:
+        if all(b.finding.kind == "data-race" for b in bugs):
+            verdict = "unverifiable"
+            note = (f"unverifiable under tsan: the target uses {', '.join(session.build.tsan_blind_spots)}, "
+                    "which ThreadSanitizer does not model; its race reports may be false")
+    return CampaignResult(target=target, sanitizer=sanitizer, examples=count,
+                          elapsed_s=time.perf_counter() - t0, findings=bugs, verdict=verdict,
+                          note=note)
