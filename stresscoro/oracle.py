@@ -101,7 +101,11 @@ _ASAN_SIGNALS = {"SEGV": "SIGSEGV", "BUS": "SIGBUS", "ABRT": "SIGABRT", "FPE": "
                  "ILL": "SIGILL", "TRAP": "SIGTRAP"}
 _SKIP_FUNCS = ("std::", "__", "operator new", "operator delete", "stresscoro::driver",
                "stresscoro::detail", "start_thread", "clone", "free", "malloc", "pthread_")
-_SKIP_FILES = ("libsanitizer", "/usr/include/c++/", "nptl/", "sysdeps/")
+_SKIP_FILES = ("libsanitizer", "/usr/include/c++/", "nptl/", "sysdeps/", "libasan.so", "libtsan.so",
+               "libubsan.so", "libc.so", "libstdc++.so", "libclang_rt")
+# Kinds whose top frame is wherever the damage happened to surface, not a place in
+# the code: one location for all of them.
+_PLACELESS = ("stack-overflow",)
 
 
 def _slug(text: str) -> str:
@@ -136,6 +140,23 @@ def _frames(lines: list[str], start: int) -> tuple[list[str], int]:
     return frames, i
 
 
+_MODULE_OFFSET = re.compile(r"^(/\S+?)\+0x([0-9a-f]+)$")
+
+
+def _expand(frames: list[str], symbolize) -> list[str]:
+    """Replace unsymbolized module+offset frames by their inline chains."""
+    out = []
+    for depth, f in enumerate(frames):
+        m = _MODULE_OFFSET.match(f)
+        if m is None or symbolize is None or any(s in f for s in _SKIP_FILES):
+            out.append(f)
+            continue
+        # Frames below the top hold return addresses: look up the call instruction.
+        offset = int(m.group(2), 16) - (1 if depth else 0)
+        out.extend(symbolize(m.group(1), offset) or [f])
+    return out
+
+
 def _user_frame(frames: list[str]) -> str:
     for f in frames:
         func, _, where = f.rpartition(" ")
@@ -164,19 +185,20 @@ _STACK_HEADERS = [
 ]
 
 
-def parse_sanitizer_report(text: str) -> Finding | None:
-    """The first sanitizer report in `text`, or None."""
+def parse_sanitizer_report(text: str, symbolize=None) -> Finding | None:
+    """The first sanitizer report in `text`, or None. `symbolize(module, offset)`, when
+    given, names the frames of an unsymbolized report (see stresscoro.symbolize)."""
     lines = text.splitlines()
     for i, line in enumerate(lines):
         m = _ASAN_ERROR.search(line)
         if m:
             source = "lsan" if m.group(1) == "LeakSanitizer" else "asan"
-            return _with_stacks(_asan_kind(m.group(2)), source, lines, i)
+            return _with_stacks(_asan_kind(m.group(2)), source, lines, i, symbolize)
         m = _TSAN_WARNING.search(line)
         if m:
             kind = _slug(m.group(1))
             kind = "data-race" if kind == "data-race" else kind
-            return _with_stacks(kind, "tsan", lines, i)
+            return _with_stacks(kind, "tsan", lines, i, symbolize)
         m = _UBSAN_ERROR.search(line)
         if m:
             frames, _ = _frames(lines, i + 1)
@@ -187,7 +209,7 @@ def parse_sanitizer_report(text: str) -> Finding | None:
     return None
 
 
-def _with_stacks(kind: str, source: str, lines: list[str], at: int) -> Finding:
+def _with_stacks(kind: str, source: str, lines: list[str], at: int, symbolize=None) -> Finding:
     stacks: dict[str, tuple[str, ...]] = {}
     primary, i = _frames(lines, at + 1)
     stacks["access"] = tuple(primary[:STACK_FRAMES])
@@ -207,21 +229,22 @@ def _with_stacks(kind: str, source: str, lines: list[str], at: int) -> Finding:
         i += 1
     if not summary:
         summary = lines[at].strip()
-    return Finding(kind=kind, op_index=None, summary=summary, location=_user_frame(primary),
+    location = "" if kind in _PLACELESS else _user_frame(_expand(primary, symbolize))
+    return Finding(kind=kind, op_index=None, summary=summary, location=location,
                    stacks=stacks, source=source)
 
 
 # -- the oracle ------------------------------------------------------------------
 
 
-def classify(raw: RawOutcome, schedule: Schedule) -> Outcome:
-    """All findings of one run, primary first."""
+def classify(raw: RawOutcome, schedule: Schedule, symbolize=None) -> Outcome:
+    """All findings of one run, primary first. `symbolize` as for parse_sanitizer_report."""
     findings: list[Finding] = []
     n = len(schedule.ops)
     if raw.status == "harness-error":
         raise ValueError(f"the driver rejected the schedule: {raw.detail}")
     if raw.status in ("crashed", "hang", "memory"):
-        findings.append(_process_finding(raw))
+        findings.append(_process_finding(raw, symbolize))
     findings.extend(_invariants(raw, schedule))
     if raw.status != "ok" and findings:
         findings[0] = dataclasses.replace(
@@ -232,12 +255,12 @@ def classify(raw: RawOutcome, schedule: Schedule) -> Outcome:
     return Outcome(findings=findings, raw=raw)
 
 
-def _process_finding(raw: RawOutcome) -> Finding:
+def _process_finding(raw: RawOutcome, symbolize=None) -> Finding:
     if raw.status == "hang":
         return Finding(kind="hang", op_index=None, summary=raw.detail, source="supervisor")
     if raw.status == "memory":
         return Finding(kind="out-of-memory", op_index=None, summary=raw.detail, source="supervisor")
-    report = parse_sanitizer_report(raw.stderr)
+    report = parse_sanitizer_report(raw.stderr, symbolize)
     if report is not None:
         return report
     if raw.signal:
@@ -281,8 +304,9 @@ def _invariants(raw: RawOutcome, schedule: Schedule) -> list[Finding]:
                 found.append(Finding("invariant:continuation-resumed-twice", d if d >= 0 else None,
                                      f"continuation probe {a} was resumed {b} times"))
         elif kind == EV_LEAK:
+            maker = schedule.ops[c].name if 0 <= c < n else "the end-of-schedule drops"
             found.append(Finding("leak", c, f"{b} bytes allocated at op {c} never freed "
-                                 f"(block {a:#x})", location=f"allocation of {b} bytes"))
+                                 f"(block {a:#x})", location=f"allocated by {maker}"))
     return found
 
 

@@ -127,7 +127,8 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
     found: dict[tuple[str, str], FoundBug] = {}
     count = 0
     last_report = t0
-    with TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s) as session:
+    search = TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s, symbolize=False)
+    with search as session:
         names = session.factory_names
 
         def one_schedule(s: Schedule) -> None:
@@ -173,6 +174,8 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                 if rest is not None:
                     raise rest
     bugs = sorted(found.values(), key=lambda b: b.first_example)
+    if bugs:
+        _finalize(bugs, target, sanitizer, compiler, timeout_s)
     if out_dir is not None:
         for bug in bugs:
             bug.reproducer = reproducer.write(bug.schedule, target, sanitizer, bug.finding,
@@ -180,11 +183,32 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
             if verify:
                 reproducer.verify(bug.reproducer, bug.finding)
     verdict = "findings" if bugs else "clean"
-    if bugs and sanitizer == "tsan" and session.build is not None and session.build.tsan_blind_spots:
+    if bugs and sanitizer == "tsan" and search.build is not None and search.build.tsan_blind_spots:
         if all(b.finding.kind == "data-race" for b in bugs):
             verdict = "unverifiable"
-            note = (f"unverifiable under tsan: the target uses {', '.join(session.build.tsan_blind_spots)}, "
+            note = (f"unverifiable under tsan: the target uses {', '.join(search.build.tsan_blind_spots)}, "
                     "which ThreadSanitizer does not model; its race reports may be false")
     return CampaignResult(target=target, sanitizer=sanitizer, examples=count,
                           elapsed_s=time.perf_counter() - t0, findings=bugs, verdict=verdict,
                           note=note)
+
+
+def _finalize(bugs: list[FoundBug], target: Target, sanitizer: str, compiler: str | None,
+              timeout_s: float) -> None:
+    """Re-run each minimal schedule with symbolized reports, for readable stacks, and
+    renumber its slots from 0 where that keeps the same finding.
+
+    The search runs unsymbolized (several times faster per crash); a finding keeps its
+    search-time details if the re-run shows a different kind."""
+    with TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s) as session:
+        for bug in bugs:
+            canonical = bug.schedule.canonical()
+            if canonical != bug.schedule:
+                again = session.run(canonical).primary
+                if again is not None and again.kind == bug.finding.kind:
+                    bug.schedule = canonical
+                    bug.finding = again
+                    continue
+            again = session.run(bug.schedule).primary
+            if again is not None and again.kind == bug.finding.kind:
+                bug.finding = again

@@ -249,6 +249,18 @@ class Schedule:
     def render(self, factories: Sequence[str] = ()) -> list[str]:
         return [o.render(factories) for o in self.ops]
 
+    def canonical(self) -> "Schedule":
+        """The same schedule with slots renumbered in order of first use (0, 1, ...).
+        Equivalent but for the end-of-schedule drop order, so callers re-check it."""
+        order: dict[int, int] = {}
+        for o in self.ops:
+            for s in o.slots():
+                order.setdefault(s, len(order))
+        ops = tuple(Op(o.name, tuple(order[v] if f in _SLOT_FIELDS else v
+                                     for f, v in zip(o.spec.fields, o.args)), o.thread)
+                    for o in self.ops)
+        return Schedule(self.target, ops, slots=max(len(order), 1), threads=self.threads)
+
     def replace(self, **changes: Any) -> "Schedule":
         return dataclasses.replace(self, **changes)
 

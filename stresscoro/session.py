@@ -7,6 +7,7 @@ import time
 from .build import Build, BuildOptions, build_target
 from .oracle import Outcome, classify
 from .schedule import CODE_TO_NAME, Schedule
+from .symbolize import Symbolizer
 from .targets import Target
 from .worker import SanitizedWorker
 
@@ -20,7 +21,7 @@ class TargetSession:
 
     def __init__(self, target: Target, sanitizer: str = "asan", *, compiler: str | None = None,
                  timeout_s: float = 10.0, memory_mb: int = 4096,
-                 extra_cxxflags: tuple[str, ...] = ()):
+                 extra_cxxflags: tuple[str, ...] = (), symbolize: bool = True):
         self.target = target
         self.sanitizer = sanitizer
         self.options = BuildOptions(
@@ -28,6 +29,8 @@ class TargetSession:
             defines=target.defines, cxxflags=tuple(target.cxxflags) + tuple(extra_cxxflags))
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
+        self.symbolize = symbolize
+        self._symbolizer = None if symbolize else Symbolizer()
         self.build: Build | None = None
         self.worker: SanitizedWorker | None = None
         self.runs = 0
@@ -36,7 +39,7 @@ class TargetSession:
         if self.worker is None:
             self.build = build_target(self.target.adapter, self.options, name=self.target.name)
             self.worker = SanitizedWorker(self.build, timeout_s=self.timeout_s,
-                                          memory_mb=self.memory_mb)
+                                          memory_mb=self.memory_mb, symbolize=self.symbolize)
             self.worker.start()
         return self
 
@@ -75,7 +78,7 @@ class TargetSession:
         schedule.check_target(self.capabilities, self.factories)
         raw = self.worker.run(schedule.encode())
         self.runs += 1
-        return classify(raw, schedule)
+        return classify(raw, schedule, self._symbolizer.frames if self._symbolizer else None)
 
 
 def replay(schedule: Schedule, target: Target, sanitizer: str = "asan", **session_args) -> tuple[Outcome, float]:

@@ -36,29 +36,43 @@ def _steer(slot: int, live: Sequence[bool], keep_empty: bool) -> int:
 
 
 def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int,
-           raw_ops: list[tuple[str, int, int, int, int, int]]) -> Schedule:
+           raw_ops: list[tuple[str, tuple[int, ...], int]]) -> Schedule:
     """Turn raw draws into a schedule, steering reads onto live slots as it goes."""
     live = [False] * slots
     ops: list[Op] = []
-    for name, first, second, factory, arg, keep in raw_ops:
+    for name, raw, keep in raw_ops:
         keep_empty = keep == _KEEP_EMPTY_ONE_IN - 1
         reads = _READS.get(name, ())
         args = []
-        for field in OPS[name].fields:
-            if field == "factory":
-                args.append(factory)
-            elif field == "arg":
-                lo, hi = factories[factory]
-                args.append(lo + min(arg, hi - lo))
-            elif field == "to":
-                args.append(0)
-            else:
-                slot = first if not args or field == "slot" else second
-                args.append(_steer(slot, live, keep_empty) if field in reads else slot)
+        for field, value in zip(OPS[name].fields, raw):
+            if field == "arg":
+                lo, hi = factories[args[-1]]
+                value = lo + min(value, hi - lo)
+            elif field in reads:
+                value = _steer(value, live, keep_empty)
+            args.append(value)
         op = Op(name, tuple(args))
         _apply(op, live)
         ops.append(op)
     return Schedule(target=target, ops=tuple(ops), slots=slots, threads=1)
+
+
+@st.composite
+def _raw_op(draw, names: tuple[str, ...], n_factories: int, widest: int, slots: int):
+    """One op's draws, and only the ones it needs: a shape Hypothesis deletes cleanly."""
+    name = draw(st.sampled_from(names))
+    raw = []
+    for field in OPS[name].fields:
+        if field == "factory":
+            raw.append(draw(st.integers(0, n_factories - 1)))
+        elif field == "arg":
+            raw.append(draw(st.integers(0, widest)))
+        elif field == "to":
+            raw.append(0)
+        else:
+            raw.append(draw(st.integers(0, slots - 1)))
+    keep = draw(st.integers(0, _KEEP_EMPTY_ONE_IN - 1)) if name in _READS else 0
+    return name, tuple(raw), keep
 
 
 def _apply(op: Op, live: list[bool]) -> None:
@@ -84,9 +98,7 @@ def schedules(target: str, capabilities: Collection[str], factories: Sequence[di
     if not ranges:
         raise ValueError(f"target {target!r} declares no factories")
     widest = max(hi - lo for lo, hi in ranges)
-    raw_op = st.tuples(st.sampled_from(names), st.integers(0, slots - 1), st.integers(0, slots - 1),
-                       st.integers(0, len(ranges) - 1), st.integers(0, widest),
-                       st.integers(0, _KEEP_EMPTY_ONE_IN - 1))
+    raw_op = _raw_op(names, len(ranges), widest, slots)
     return st.lists(raw_op, min_size=1, max_size=max_ops).map(
         lambda raw: _build(target, ranges, slots, raw))
 

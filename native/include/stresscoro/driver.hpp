@@ -63,6 +63,7 @@ inline constexpr int schedule_version = 1;
 inline constexpr int max_slots = 16;
 inline constexpr int max_threads = 8;
 inline constexpr int max_ops = 4096;
+inline constexpr std::size_t driver_stack_margin = 64 * 1024;
 
 // Negative return codes of run(); stresscoro/worker.py names them.
 enum run_error : int {
@@ -230,7 +231,9 @@ public:
 
         pthread_attr_t attr;
         pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, detail::stack_bytes<A>());
+        // The driver's own frames sit below the target's on this stack; the margin keeps
+        // a schedule that overflows here overflowing in a reproducer, which has fewer.
+        pthread_attr_setstacksize(&attr, detail::stack_bytes<A>() + driver_stack_margin);
         pthread_t threads[max_threads];
         int started = 0;
         for (; started < n_threads; ++started) {
