@@ -37,6 +37,29 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--compiler", help="C++ compiler (default g++, or $STRESSCORO_CXX)")
     r.add_argument("--timeout", type=float, default=10.0, help="seconds per schedule (default 10)")
     r.add_argument("--json", metavar="PATH", help="write the JSON result to PATH, or - for stdout")
+
+    f = sub.add_parser("fuzz", help="search targets for ownership bugs with Hypothesis")
+    f.add_argument("targets", nargs="*", metavar="TARGET",
+                   help="built-in target names or adapter .cpp paths (default: the built-in suite)")
+    f.add_argument("--sanitizer", choices=("asan", "tsan", "ubsan", "none"),
+                   help="run every target under this one (default: each target's own list)")
+    f.add_argument("--max-examples", type=int, help="examples per campaign (default: the profile's)")
+    f.add_argument("--seed", type=int, help="Hypothesis seed, for a reproducible search")
+    f.add_argument("--profile", choices=("dev", "ci", "nightly"), default=None,
+                   help="settings profile: dev 300, ci 1000, nightly 20000 examples "
+                        "(default: $STRESSCORO_PROFILE, else ci when $CI is set, else dev)")
+    f.add_argument("--jobs", type=int, default=1, help="campaigns run in parallel (default 1)")
+    f.add_argument("--json", metavar="PATH", help="write the JSON results to PATH, or - for stdout")
+    f.add_argument("--out", default="stresscoro-out", metavar="DIR",
+                   help="where reproducers are written (default ./stresscoro-out)")
+    f.add_argument("--no-verify", action="store_true", help="write reproducers without re-running them")
+    f.add_argument("--database", metavar="DIR",
+                   help="Hypothesis example database directory, or 'none' "
+                        "(default: Hypothesis's own, ./.hypothesis/examples)")
+    f.add_argument("--compiler", help="C++ compiler (default g++, or $STRESSCORO_CXX)")
+    f.add_argument("--timeout", type=float, default=10.0, help="seconds per schedule (default 10)")
+    f.add_argument("--max-ops", type=int, default=None, help="longest schedule generated (default 12)")
+    f.add_argument("--slots", type=int, default=None, help="object slots per schedule (default 3)")
     return p
 
 
@@ -47,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             code = _targets(args)
         elif args.command == "replay":
             code = _replay(args)
+        elif args.command == "fuzz":
+            code = _fuzz(args)
         else:
             code = EXIT_ERROR
         sys.stdout.flush()  # a reader that went away shows up here, not at interpreter exit
@@ -158,6 +183,12 @@ def _print_outcome(s, target: str, sanitizer: str, outcome) -> None:
         print(f"    {f.summary}")
         if f.location:
             print(f"    at {f.location}")
+
+
+def _fuzz(args) -> int:
+    from .fuzz import run_suite
+
+    return run_suite(args)
 
 
 def _write_json(data: dict, dest: str) -> None:

@@ -11,7 +11,7 @@ from .worker import RawOutcome
 
 # Mirrors native/include/stresscoro/detail/event_log.hpp.
 EV_ALLOC, EV_FREE, EV_DOUBLE_FREE, EV_STATE, EV_RESUME, EV_PROBE = 1, 2, 3, 4, 5, 6
-EV_SKIP, EV_END, EV_LEAK, EV_EXCEPTION, EV_OP_DONE = 7, 8, 9, 10, 11
+EV_SKIP, EV_END, EV_LEAK, EV_EXCEPTION, EV_OP_DONE, EV_THREAD = 7, 8, 9, 10, 11, 12
 FRAME_SUSPENDED, FRAME_DONE, FRAME_FREED = 0, 1, 2
 STACK_FRAMES = 6
 
@@ -41,9 +41,16 @@ class Finding:
     def where(self, schedule: Schedule) -> str:
         if self.op_index is None:
             return "at an unknown op"
-        if self.op_index >= len(schedule.ops):
+        text = self._op_text(self.op_index, schedule)
+        for other in self.related_ops:
+            text += f", racing with {self._op_text(other, schedule).removeprefix('at ').removeprefix('in ')}"
+        return text
+
+    @staticmethod
+    def _op_text(index: int, schedule: Schedule) -> str:
+        if index >= len(schedule.ops):
             return "in the end-of-schedule drops"
-        return f"at op {self.op_index} ({schedule.ops[self.op_index].render()})"
+        return f"at op {index} ({schedule.ops[index].render()})"
 
     def to_json(self) -> dict:
         return {
@@ -52,6 +59,7 @@ class Finding:
             "summary": self.summary,
             "location": self.location,
             "source": self.source,
+            "related_ops": list(self.related_ops),
             "stacks": {k: list(v) for k, v in self.stacks.items()},
         }
 
@@ -178,7 +186,7 @@ def _shorten(frame: str) -> str:
 _STACK_HEADERS = [
     (re.compile(r"^freed by thread"), "free"),
     (re.compile(r"^previously allocated by thread"), "alloc"),
-    (re.compile(r"^Previous (read|write|atomic read|atomic write)"), "previous"),
+    (re.compile(r"^\s*Previous (read|write|atomic read|atomic write)"), "previous"),
     (re.compile(r"^\s*Location is heap block"), "alloc"),
     (re.compile(r"^\s*Mutex"), "mutex"),
     (re.compile(r"^\s*Thread T\d+"), "thread"),
@@ -252,7 +260,51 @@ def classify(raw: RawOutcome, schedule: Schedule, symbolize=None) -> Outcome:
             thread=raw.thread_in_flight)
         if findings[0].op_index is not None and findings[0].op_index > n:
             findings[0] = dataclasses.replace(findings[0], op_index=None)
+        if findings[0].source == "tsan" and findings[0].op_index is not None:
+            previous = _previous_access_op(raw, schedule, findings[0].op_index)
+            if previous is not None:
+                findings[0] = dataclasses.replace(findings[0], related_ops=(previous,))
     return Outcome(findings=findings, raw=raw)
+
+
+_TSAN_PREVIOUS = re.compile(r"^\s*Previous .* by (?:thread T(\d+)|(main) thread)")
+_TSAN_THREAD = re.compile(r"^\s*Thread T(\d+) \(tid=(\d+)")
+_DRIVER_OP = re.compile(r"::(?:do_([a-z_]+)|(drop_remaining))\(")
+
+
+def _previous_access_op(raw: RawOutcome, schedule: Schedule, current: int) -> int | None:
+    """The op that made the other access of a TSan race.
+
+    TSan names the thread (T<n>, with its OS tid further down), the driver logged each
+    schedule thread's tid, and the driver runs every op in a function named after it
+    (do_touch, ...): the previous access belongs to the latest op of that name on that
+    thread before the racing one. len(ops) stands for that thread's end-of-schedule drops."""
+    lines = raw.stderr.splitlines()
+    start = next((i for i, l in enumerate(lines) if _TSAN_PREVIOUS.match(l)), None)
+    if start is None:
+        return None
+    tsan_thread = _TSAN_PREVIOUS.match(lines[start]).group(1)
+    name = None
+    for line in lines[start + 1:]:
+        if not line.strip().startswith("#"):
+            break
+        m = _DRIVER_OP.search(line)
+        if m:
+            name = m.group(1) or "end"
+            break
+    tids = {int(m.group(1)): int(m.group(2)) for m in map(_TSAN_THREAD.match, lines) if m}
+    by_tid = {ev[3]: ev[2] for ev in raw.events if ev[0] == EV_THREAD}
+    thread = by_tid.get(tids.get(int(tsan_thread))) if tsan_thread else None
+    if thread is None or name is None:
+        return None
+    n = len(schedule.ops)
+    if name == "end":
+        return n
+    for i in range(min(current, n) - 1, -1, -1):
+        o = schedule.ops[i]
+        if o.thread == thread and o.name == name:
+            return i
+    return None
 
 
 def _process_finding(raw: RawOutcome, symbolize=None) -> Finding:

@@ -36,9 +36,10 @@ class Reproducer:
                 "python_kind": self.python_kind, "notes": self.notes}
 
 
-def stem_for(target: Target, sanitizer: str, finding: Finding) -> str:
+def stem_for(target: Target, sanitizer: str, finding: Finding, index: int = 1) -> str:
     kind = re.sub(r"[^a-z0-9]+", "_", finding.kind.lower()).strip("_")
-    return re.sub(r"[^A-Za-z0-9]+", "_", f"{target.name}_{sanitizer}_{kind}").strip("_")
+    suffix = f"_{index}" if index > 1 else ""
+    return re.sub(r"[^A-Za-z0-9]+", "_", f"{target.name}_{sanitizer}_{kind}{suffix}").strip("_")
 
 
 def reproducer_sanitizer(sanitizer: str, finding: Finding) -> str:
@@ -59,9 +60,8 @@ def build_command(target: Target, sanitizer: str, cpp: Path, exe: Path, compiler
 
 def render_cpp(schedule: Schedule, target: Target, sanitizer: str, finding: Finding,
                factory_names: list[str], build_line: str) -> str:
-    """Straight-line C++ that replays `schedule` with the driver's semantics."""
-    if schedule.threads > 1:
-        raise NotImplementedError("C++ reproducers of cross-thread schedules are not written yet")
+    """Straight-line C++ that replays `schedule` with the driver's semantics: ops that
+    the driver would skip (their slot is empty) appear as comments only."""
     lines = [
         f"// build: {build_line}",
         f"// Reproducer written by stresscoro: {finding.kind} in {target.name} under {sanitizer}.",
@@ -74,24 +74,45 @@ def render_cpp(schedule: Schedule, target: Target, sanitizer: str, finding: Find
         "",
         "int main() {",
         "    using A = stresscoro_target;",
-        "    stresscoro::replay::run_on_stack<A>([] {",
+        f"    std::optional<A::object> {', '.join(f's{i}' for i in range(schedule.slots))};",
     ]
-    body: list[str] = []
-    slots = ", ".join(f"s{i}" for i in range(schedule.slots))
-    body.append(f"std::optional<A::object> {slots};")
     probes = sum(1 for o in schedule.ops if o.name == "await")
     if probes:
-        body.append(f"stresscoro::probe_frame probes[{probes}];")
+        lines.append(f"    stresscoro::probe_frame probes[{probes}];")
     live = [False] * schedule.slots
+    per_op: list[list[str]] = []
     probe = 0
     for i, o in enumerate(schedule.ops):
         code, probe = _op_cpp(o, live, probe)
-        body.append(f"// op {i}: {o.render(factory_names)}")
-        body.extend(code or ["// (nothing to do: the slot it reads is empty)"])
-    body.append("// End of schedule: drop what is left, slots ascending.")
-    body.extend(f"s{s}.reset();" for s in range(schedule.slots) if live[s])
-    lines.extend("        " + line for line in body)
-    lines += ["    });", "    return 0;", "}", ""]
+        per_op.append([f"// op {i}: {o.render(factory_names)}"]
+                      + (code or ["// (nothing to do: the slot it reads is empty)"]))
+    end_state = schedule.simulate()[-1] if schedule.ops else {}
+    n = len(schedule.ops)
+    if schedule.threads == 1:
+        lines.append("    stresscoro::replay::run_on_stack<A>([&] {")
+        for chunk in per_op:
+            lines += ["        " + c for c in chunk]
+        lines.append("        // End of schedule: drop what is left, slots ascending.")
+        lines += [f"        s{s}.reset();" for s in range(schedule.slots) if live[s]]
+        lines.append("    });")
+    else:
+        lines.append(f"    stresscoro::replay::turns turns({schedule.threads});")
+        lines.append("    turns.run<A>({")
+        for t in range(schedule.threads):
+            lines.append(f"        [&] {{  // thread {t}")
+            for i, o in enumerate(schedule.ops):
+                if o.thread != t:
+                    continue
+                lines.append(f"            turns.begin({i}, {t});")
+                lines += ["            " + c for c in per_op[i]]
+                lines.append(f"            turns.end({i});")
+            held = [s for s, st in sorted(end_state.items()) if st.live and st.holder == t]
+            lines.append(f"            turns.begin({n + t}, {t});  // end of schedule for thread {t}")
+            lines += [f"            s{s}.reset();" for s in held]
+            lines.append(f"            turns.end({n + t});")
+            lines.append("        },")
+        lines.append("    });")
+    lines += ["    return 0;", "}", ""]
     return "\n".join(lines)
 
 
@@ -100,15 +121,17 @@ def _op_cpp(o: Op, live: list[bool], probe: int) -> tuple[list[str], int]:
     n, a = o.name, o.args
     if n == "make":
         x, f, arg = a
+        reset = [f"s{x}.reset();"] if live[x] else []
         live[x] = True
-        return [f"s{x}.reset();", f"s{x}.emplace(A::make({f}, {arg}));"], probe
+        return reset + [f"s{x}.emplace(A::make({f}, {arg}));"], probe
     if n in ("copy", "move"):
         src, dst = a
         if not live[src] or src == dst:
             return [], probe
+        reset = [f"s{dst}.reset();"] if live[dst] else []
         live[dst] = True
         value = f"*s{src}" if n == "copy" else f"std::move(*s{src})"
-        return [f"s{dst}.reset();", f"s{dst}.emplace({value});"], probe
+        return reset + [f"s{dst}.emplace({value});"], probe
     if n == "copy_assign":
         src, dst = a
         return ([f"*s{dst} = *s{src};"] if live[src] and live[dst] else []), probe
@@ -132,6 +155,8 @@ def _op_cpp(o: Op, live: list[bool], probe: int) -> tuple[list[str], int]:
     if n == "await":
         return [f"stresscoro::init_probe(probes[{probe}], {probe});",
                 f"stresscoro::await_from(*s{x}, probes[{probe}]);"], probe + 1
+    if n == "send":
+        return [f"turns.send({a[1]});  // s{x} now belongs to thread {a[1]}"], probe
     raise NotImplementedError(f"no C++ rendering for op {n!r}")
 
 
@@ -179,9 +204,12 @@ def _op_python(o: Op) -> str:
 
 
 def write(schedule: Schedule, target: Target, sanitizer: str, finding: Finding,
-          factory_names: list[str], out_dir: Path, compiler: str | None = None) -> Reproducer:
+          factory_names: list[str], out_dir: Path, compiler: str | None = None,
+          index: int = 1) -> Reproducer:
+    """Write the schedule, the pytest file and the C++ program; `index` numbers the
+    findings of one kind in one campaign."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = stem_for(target, sanitizer, finding)
+    stem = stem_for(target, sanitizer, finding, index)
     cpp = (out_dir / f"{stem}.cpp").resolve()
     py = (out_dir / f"test_{stem}.py").resolve()
     sched_file = (out_dir / f"{stem}.json").resolve()

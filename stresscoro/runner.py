@@ -29,6 +29,10 @@ DEFAULT_PROFILE = "dev"
 PROGRESS_EVERY_S = 2.0
 
 
+def default_threads(sanitizer: str) -> int:
+    return 2 if sanitizer == "tsan" else 1
+
+
 class FindingError(AssertionError):
     """Raised inside the Hypothesis test for a schedule with a finding. Each distinct
     (kind, location) gets its own subclass, so Hypothesis keeps and shrinks each
@@ -88,16 +92,18 @@ class CampaignResult:
     findings: list[FoundBug]
     verdict: str  # "clean", "findings", "unverifiable"
     note: str = ""
+    annotated: bool = False  # built with the TSan fence annotations opt-in
 
     @property
     def as_expected(self) -> bool:
-        kinds = {f.finding.kind for f in self.findings}
-        if self.target.expected == "unverifiable":
-            return self.verdict in ("unverifiable", "clean") and (
-                self.sanitizer != "tsan" or self.verdict == "unverifiable")
-        if self.target.expected == "clean":
-            return not kinds
-        return self.target.expected in kinds
+        expected = self.target.expected
+        if expected == "unverifiable":
+            if self.sanitizer != "tsan":
+                return self.verdict == "clean"
+            return self.verdict == ("clean" if self.annotated else "unverifiable")
+        if expected == "clean":
+            return self.verdict == "clean"
+        return expected in {f.finding.kind for f in self.findings}
 
     def to_json(self) -> dict:
         return {
@@ -119,15 +125,22 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                  database: object = "default", out_dir: Path | None = None,
                  verify: bool = True, compiler: str | None = None, timeout_s: float = 10.0,
                  max_ops: int = DEFAULT_MAX_OPS, slots: int = DEFAULT_SLOTS,
+                 threads: int | None = None, tsan_fence_annotations: bool = False,
                  progress: Callable[[str], None] | None = None) -> CampaignResult:
-    """Search `target` under `sanitizer`; shrink, write and verify every distinct finding."""
+    """Search `target` under `sanitizer`; shrink, write and verify every distinct finding.
+
+    `threads` defaults to 2 under tsan (races need two threads) and 1 elsewhere.
+    `tsan_fence_annotations` builds with STRESSCORO_TSAN_FENCE_ANNOTATIONS, the opt-in
+    that lets TSan check a fence-synchronised target (stresscoro/tsan_fence.hpp)."""
     if profile not in PROFILES:
         raise ValueError(f"Expected a profile in {', '.join(PROFILES)} but got profile={profile!r}")
     t0 = time.perf_counter()
     found: dict[tuple[str, str], FoundBug] = {}
     count = 0
     last_report = t0
-    search = TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s, symbolize=False)
+    extra = ("-DSTRESSCORO_TSAN_FENCE_ANNOTATIONS=1",) if tsan_fence_annotations else ()
+    search = TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
+                           symbolize=False, extra_cxxflags=extra)
     with search as session:
         names = session.factory_names
 
@@ -157,7 +170,8 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
         if database != "default":
             overrides["database"] = database
         test = settings(PROFILES[profile], **overrides)(
-            given(schedules_for(session, max_ops=max_ops, slots=slots))(one_schedule))
+            given(schedules_for(session, max_ops=max_ops, slots=slots,
+                                threads=threads or default_threads(sanitizer)))(one_schedule))
         # One example database entry per (target, sanitizer), not one for all campaigns.
         test.hypothesis.inner_test._hypothesis_internal_add_digest = (
             f"stresscoro:{target.name}:{target.adapter}:{sanitizer}".encode())
@@ -175,32 +189,41 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                     raise rest
     bugs = sorted(found.values(), key=lambda b: b.first_example)
     if bugs:
-        _finalize(bugs, target, sanitizer, compiler, timeout_s)
+        _finalize(bugs, target, sanitizer, compiler, timeout_s, extra)
     if out_dir is not None:
+        per_kind: dict[str, int] = {}
         for bug in bugs:
+            per_kind[bug.finding.kind] = per_kind.get(bug.finding.kind, 0) + 1
             bug.reproducer = reproducer.write(bug.schedule, target, sanitizer, bug.finding,
-                                              bug.factory_names, out_dir, compiler)
+                                              bug.factory_names, out_dir, compiler,
+                                              index=per_kind[bug.finding.kind])
             if verify:
                 reproducer.verify(bug.reproducer, bug.finding)
     verdict = "findings" if bugs else "clean"
-    if bugs and sanitizer == "tsan" and search.build is not None and search.build.tsan_blind_spots:
-        if all(b.finding.kind == "data-race" for b in bugs):
-            verdict = "unverifiable"
-            note = (f"unverifiable under tsan: the target uses {', '.join(search.build.tsan_blind_spots)}, "
-                    "which ThreadSanitizer does not model; its race reports may be false")
+    blind = search.build.tsan_blind_spots if sanitizer == "tsan" and search.build else ()
+    if blind and not tsan_fence_annotations:
+        verdict = "unverifiable"
+        note = (f"unverifiable under tsan: the target uses {', '.join(blind)}, which "
+                "ThreadSanitizer does not model, so its race reports there may be false "
+                "and its silence proves nothing. To verify it anyway, annotate the fence "
+                "(stresscoro/tsan_fence.hpp) and rerun with --tsan-fence-annotations.")
+    elif blind:
+        note = (f"the target uses {', '.join(blind)}; checked through its "
+                "STRESSCORO_TSAN_ACQUIRE/RELEASE annotations (--tsan-fence-annotations)")
     return CampaignResult(target=target, sanitizer=sanitizer, examples=count,
                           elapsed_s=time.perf_counter() - t0, findings=bugs, verdict=verdict,
-                          note=note)
+                          note=note, annotated=tsan_fence_annotations)
 
 
 def _finalize(bugs: list[FoundBug], target: Target, sanitizer: str, compiler: str | None,
-              timeout_s: float) -> None:
+              timeout_s: float, extra_cxxflags: tuple[str, ...]) -> None:
     """Re-run each minimal schedule with symbolized reports, for readable stacks, and
     renumber its slots from 0 where that keeps the same finding.
 
     The search runs unsymbolized (several times faster per crash); a finding keeps its
     search-time details if the re-run shows a different kind."""
-    with TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s) as session:
+    with TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
+                       extra_cxxflags=extra_cxxflags) as session:
         for bug in bugs:
             canonical = bug.schedule.canonical()
             if canonical != bug.schedule:

@@ -3,6 +3,8 @@
 #ifndef STRESSCORO_TARGETS_SHARED_TASK_HPP_INCLUDED
 #define STRESSCORO_TARGETS_SHARED_TASK_HPP_INCLUDED
 
+#include <stresscoro/tsan_fence.hpp>
+
 #include <atomic>
 #include <coroutine>
 #include <exception>
@@ -100,6 +102,7 @@ private:
             // makes every owner's writes visible before the destroy.
             if (owners.fetch_sub(1, std::memory_order_release) == 1) {
                 std::atomic_thread_fence(std::memory_order_acquire);
+                STRESSCORO_TSAN_ACQUIRE(&owners);  // lets an opted-in TSan see the fence
                 h.destroy();
             }
         } else {

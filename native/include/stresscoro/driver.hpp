@@ -29,6 +29,8 @@ extern "C" void __tsan_ignore_thread_end();
 #endif
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <coroutine>
@@ -112,6 +114,7 @@ class driver {
 
     struct thread_ctx {
         int m_index = 0;
+        std::atomic<long long> m_tid{0};  // the OS thread id, which sanitizer reports print
         bool m_holds[max_slots] = {};
     };
 
@@ -224,8 +227,9 @@ public:
         s_probe_count.store(0, std::memory_order_relaxed);
         for (int s = 0; s < max_slots; ++s) s_slots[s].m_live.store(false, std::memory_order_relaxed);
         for (int t = 0; t < max_threads; ++t) {
-            s_ctx[t] = thread_ctx{};
             s_ctx[t].m_index = t;
+            s_ctx[t].m_tid.store(0, std::memory_order_relaxed);
+            for (bool& h : s_ctx[t].m_holds) h = false;
             s_mail[t].m_count = 0;
         }
 
@@ -250,6 +254,9 @@ public:
         // Every thread is running before the first op, so thread start-up allocations
         // are never counted against an op.
         while (s_run.m_ready.load(std::memory_order_relaxed) < n_threads) detail::spin_pause();
+        for (int t = 0; t < n_threads; ++t) {
+            detail::log_event(ev_thread, -1, t, s_ctx[t].m_tid.load(std::memory_order_relaxed));
+        }
         s_run.m_go.store(true, std::memory_order_relaxed);
         for (int t = 0; t < n_threads; ++t) pthread_join(threads[t], nullptr);
 
@@ -273,6 +280,7 @@ private:
 
     static void* thread_main(void* arg) {
         thread_ctx& ctx = *static_cast<thread_ctx*>(arg);
+        ctx.m_tid.store(static_cast<long long>(syscall(SYS_gettid)), std::memory_order_relaxed);
         s_run.m_ready.fetch_add(1, std::memory_order_relaxed);
         while (!s_run.m_go.load(std::memory_order_relaxed)) detail::spin_pause();
         const int n_ops = s_run.m_ops_count;
@@ -329,8 +337,6 @@ private:
         s_slots[s].m_live.store(true, std::memory_order_relaxed);
     }
 
-    static void skip(int op, int thread, int s) { detail::log_event(ev_skip, op, thread, s, 1); }
-
     static void run_op(thread_ctx& ctx, int index, const int* op) {
         const int code = op[0], thread = op[1], x = op[2], y = op[3], z = op[4];
         begin(index, thread);
@@ -343,87 +349,118 @@ private:
         end(index, thread);
     }
 
+    // Each op runs in a function of its own name, never inlined, so a sanitizer stack
+    // shows which op made an access (the oracle reads "do_touch" as a touch op).
+#define STRESSCORO_OP_FRAME __attribute__((noinline))
+
     static void apply(thread_ctx& ctx, int index, int code, int thread, int x, int y, int z) {
+        const op_ctx c{ctx, index, thread};
         switch (code) {
-            case op_make:
-                if (live(x)) destroy(x);
-                construct(x, [&] { return A::make(y, clamp_arg(y, z)); });
-                ctx.m_holds[x] = true;
-                break;
-            case op_copy:
-                if constexpr (can_copy) {
-                    if (!live(x) || x == y) return skip(index, thread, x);
-                    if (live(y)) destroy(y);
-                    construct(y, [&]() -> object { return object(s_slots[x].get()); });
-                    ctx.m_holds[y] = true;
-                }
-                break;
-            case op_copy_assign:
-                if constexpr (can_copy_assign) {
-                    if (!live(x) || !live(y)) return skip(index, thread, live(x) ? y : x);
-                    s_slots[y].get() = s_slots[x].get();
-                }
-                break;
-            case op_move:
-                if constexpr (can_move) {
-                    if (!live(x) || x == y) return skip(index, thread, x);
-                    if (live(y)) destroy(y);
-                    construct(y, [&]() -> object { return object(std::move(s_slots[x].get())); });
-                    ctx.m_holds[y] = true;
-                }
-                break;
-            case op_move_assign:
-                if constexpr (can_move_assign) {
-                    if (!live(x) || !live(y) || x == y) return skip(index, thread, x);
-                    s_slots[y].get() = std::move(s_slots[x].get());
-                }
-                break;
-            case op_swap:
-                if constexpr (can_swap) {
-                    if (!live(x) || !live(y)) return skip(index, thread, live(x) ? y : x);
-                    using std::swap;
-                    swap(s_slots[x].get(), s_slots[y].get());
-                }
-                break;
-            case op_resume:
-                if constexpr (detail::has_resume<A>) {
-                    if (!live(x)) return skip(index, thread, x);
-                    if constexpr (detail::has_handle<A>) {
-                        detail::harness_reads quiet;
-                        std::coroutine_handle<> h = A::handle(s_slots[x].get());
-                        detail::log_event(ev_resume, index, thread, x, address_of(h),
-                                          frame_state(h));
-                    }
-                    A::resume(s_slots[x].get());
-                }
-                break;
-            case op_drop:
-                if (!live(x)) return skip(index, thread, x);
-                destroy(x);
-                break;
-            case op_send:
-                if (!live(x)) return skip(index, thread, x);
-                ctx.m_holds[x] = false;
-                {
-                    mailbox& box = s_mail[y];
-                    std::lock_guard<std::mutex> lock(box.m_mutex);
-                    box.m_slots[box.m_count++] = x;
-                }
-                break;
-            case op_touch:
-                if constexpr (detail::has_touch<A>) {
-                    if (!live(x)) return skip(index, thread, x);
-                    A::touch(s_slots[x].get());
-                }
-                break;
-            case op_await:
-                if constexpr (can_await) {
-                    if (!live(x)) return skip(index, thread, x);
-                    await_with_probe(s_slots[x].get());
-                }
-                break;
-            default:
-                break;
+            case op_make: return do_make(c, x, y, z);
+            case op_copy: return do_copy(c, x, y);
+            case op_copy_assign: return do_copy_assign(c, x, y);
+            case op_move: return do_move(c, x, y);
+            case op_move_assign: return do_move_assign(c, x, y);
+            case op_swap: return do_swap(c, x, y);
+            case op_resume: return do_resume(c, x);
+            case op_drop: return do_drop(c, x);
+            case op_send: return do_send(c, x, y);
+            case op_touch: return do_touch(c, x);
+            case op_await: return do_await(c, x);
+            default: return;
+        }
+    }
+
+    struct op_ctx {
+        thread_ctx& ctx;
+        int index;
+        int thread;
+    };
+
+    static void skip(const op_ctx& c, int s) { detail::log_event(ev_skip, c.index, c.thread, s, 1); }
+
+    STRESSCORO_OP_FRAME static void do_make(const op_ctx& c, int x, int f, int arg) {
+        if (live(x)) destroy(x);
+        construct(x, [&] { return A::make(f, clamp_arg(f, arg)); });
+        c.ctx.m_holds[x] = true;
+    }
+
+    STRESSCORO_OP_FRAME static void do_copy(const op_ctx& c, int x, int y) {
+        if constexpr (can_copy) {
+            if (!live(x) || x == y) return skip(c, x);
+            if (live(y)) destroy(y);
+            construct(y, [&]() -> object { return object(s_slots[x].get()); });
+            c.ctx.m_holds[y] = true;
+        }
+    }
+
+    STRESSCORO_OP_FRAME static void do_copy_assign(const op_ctx& c, int x, int y) {
+        if constexpr (can_copy_assign) {
+            if (!live(x) || !live(y)) return skip(c, live(x) ? y : x);
+            s_slots[y].get() = s_slots[x].get();
+        }
+    }
+
+    STRESSCORO_OP_FRAME static void do_move(const op_ctx& c, int x, int y) {
+        if constexpr (can_move) {
+            if (!live(x) || x == y) return skip(c, x);
+            if (live(y)) destroy(y);
+            construct(y, [&]() -> object { return object(std::move(s_slots[x].get())); });
+            c.ctx.m_holds[y] = true;
+        }
+    }
+
+    STRESSCORO_OP_FRAME static void do_move_assign(const op_ctx& c, int x, int y) {
+        if constexpr (can_move_assign) {
+            if (!live(x) || !live(y) || x == y) return skip(c, x);
+            s_slots[y].get() = std::move(s_slots[x].get());
+        }
+    }
+
+    STRESSCORO_OP_FRAME static void do_swap(const op_ctx& c, int x, int y) {
+        if constexpr (can_swap) {
+            if (!live(x) || !live(y)) return skip(c, live(x) ? y : x);
+            using std::swap;
+            swap(s_slots[x].get(), s_slots[y].get());
+        }
+    }
+
+    STRESSCORO_OP_FRAME static void do_resume(const op_ctx& c, int x) {
+        if constexpr (detail::has_resume<A>) {
+            if (!live(x)) return skip(c, x);
+            if constexpr (detail::has_handle<A>) {
+                detail::harness_reads quiet;
+                std::coroutine_handle<> h = A::handle(s_slots[x].get());
+                detail::log_event(ev_resume, c.index, c.thread, x, address_of(h), frame_state(h));
+            }
+            A::resume(s_slots[x].get());
+        }
+    }
+
+    STRESSCORO_OP_FRAME static void do_drop(const op_ctx& c, int x) {
+        if (!live(x)) return skip(c, x);
+        destroy(x);
+    }
+
+    STRESSCORO_OP_FRAME static void do_send(const op_ctx& c, int x, int to) {
+        if (!live(x)) return skip(c, x);
+        c.ctx.m_holds[x] = false;
+        mailbox& box = s_mail[to];
+        std::lock_guard<std::mutex> lock(box.m_mutex);  // the hand-off's happens-before edge
+        box.m_slots[box.m_count++] = x;
+    }
+
+    STRESSCORO_OP_FRAME static void do_touch(const op_ctx& c, int x) {
+        if constexpr (detail::has_touch<A>) {
+            if (!live(x)) return skip(c, x);
+            A::touch(s_slots[x].get());
+        }
+    }
+
+    STRESSCORO_OP_FRAME static void do_await(const op_ctx& c, int x) {
+        if constexpr (can_await) {
+            if (!live(x)) return skip(c, x);
+            await_with_probe(s_slots[x].get());
         }
     }
 
@@ -485,7 +522,7 @@ private:
         }
     }
 
-    static void drop_remaining(thread_ctx& ctx, int n_ops) {
+    STRESSCORO_OP_FRAME static void drop_remaining(thread_ctx& ctx, int n_ops) {
         detail::log_event(ev_end, n_ops, ctx.m_index);
         for (int s = 0; s < s_run.m_slots; ++s) {
             if (!ctx.m_holds[s] || !live(s)) continue;

@@ -7,9 +7,14 @@
 #include <stresscoro/probe.hpp>
 
 #include <pthread.h>
+#include <sched.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <vector>
 
 namespace stresscoro::replay {
 
@@ -31,6 +36,51 @@ void run_on_stack(F body) {
     pthread_attr_destroy(&attr);
     pthread_join(thread, nullptr);
 }
+
+/// Runs a cross-thread schedule's threads turn by turn, exactly as the driver does:
+/// the turn counter is a relaxed atomic, so taking turns orders nothing that
+/// ThreadSanitizer can see; `send` is the only hand-off, through a mutex-guarded
+/// mailbox that the receiver locks at the start of each of its turns.
+class turns {
+public:
+    explicit turns(int threads) : m_threads(threads) {}
+
+    /// Wait for turn `turn`, then collect this thread's mail.
+    void begin(int turn, int thread) {
+        while (m_turn.load(std::memory_order_relaxed) != turn) sched_yield();
+        std::lock_guard<std::mutex> lock(m_mail[thread]);
+    }
+    void end(int turn) { m_turn.store(turn + 1, std::memory_order_relaxed); }
+
+    /// Hand an object to thread `to`.
+    void send(int to) { std::lock_guard<std::mutex> lock(m_mail[to]); }
+
+    /// Start one thread per body, each on the adapter's stack size, and join them all.
+    template <class A>
+    void run(std::vector<std::function<void()>> bodies) {
+        std::vector<pthread_t> threads(bodies.size());
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, detail::stack_bytes<A>());
+        auto trampoline = [](void* arg) -> void* {
+            (*static_cast<std::function<void()>*>(arg))();
+            return nullptr;
+        };
+        for (std::size_t t = 0; t < bodies.size(); ++t) {
+            if (pthread_create(&threads[t], &attr, trampoline, &bodies[t]) != 0) {
+                std::perror("pthread_create");
+                std::exit(2);
+            }
+        }
+        pthread_attr_destroy(&attr);
+        for (pthread_t& t : threads) pthread_join(t, nullptr);
+    }
+
+private:
+    int m_threads;
+    std::atomic<int> m_turn{0};
+    std::mutex m_mail[8];
+};
 
 }  // namespace stresscoro::replay
 

@@ -45,6 +45,7 @@ enum event_kind : int {
     ev_leak = 9,         // a=address b=size c=op that allocated it
     ev_exception = 10,   // an adapter call threw; a=slot
     ev_op_done = 11,     // the op finished
+    ev_thread = 12,      // after the run: a=OS thread id of schedule thread `thread`
 };
 
 namespace detail {

@@ -1,0 +1,150 @@
+"""`stresscoro fuzz`: run campaigns over targets and sanitizers, report, pick the exit code."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import targets as targets_mod
+from .build import BuildError
+from .cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, _write_json
+from .runner import CampaignResult, run_campaign
+from .worker import WorkerError
+
+
+@dataclasses.dataclass
+class Job:
+    target: targets_mod.Target
+    sanitizer: str
+
+
+def _profile(requested: str | None) -> str:
+    if requested:
+        return requested
+    env = os.environ.get("STRESSCORO_PROFILE")
+    if env:
+        return env
+    return "ci" if os.environ.get("CI") else "dev"
+
+
+def _database(arg: str | None):
+    if arg is None:
+        return "default"
+    if arg.lower() == "none":
+        return None
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    return DirectoryBasedExampleDatabase(arg)
+
+
+def _progress(line: str) -> None:
+    print(f"  ... {line}", file=sys.stderr, flush=True)
+
+
+def _run_job(job: Job, options: dict) -> CampaignResult | str:
+    """One campaign; a build or worker-start failure comes back as its message."""
+    try:
+        return run_campaign(job.target, job.sanitizer, progress=_progress, **options)
+    except (BuildError, WorkerError) as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def run_suite(args) -> int:
+    chosen = [targets_mod.get(name) for name in args.targets] or targets_mod.builtin_targets()
+    jobs = [Job(t, s) for t in chosen for s in ([args.sanitizer] if args.sanitizer else t.sanitizers)]
+    profile = _profile(args.profile)
+    options = dict(max_examples=args.max_examples, seed=args.seed, profile=profile,
+                   database=_database(args.database), out_dir=Path(args.out),
+                   verify=not args.no_verify, compiler=args.compiler, timeout_s=args.timeout)
+    if args.max_ops:
+        options["max_ops"] = args.max_ops
+    if args.slots:
+        options["slots"] = args.slots
+    quiet = args.json == "-"
+    say = (lambda *a: print(*a, file=sys.stderr)) if quiet else print
+    say(f"stresscoro fuzz: {len(jobs)} campaign(s), profile {profile}"
+        f"{f', seed {args.seed}' if args.seed is not None else ''}, reproducers in {args.out}/")
+    t0 = time.perf_counter()
+    outcomes: list[tuple[Job, CampaignResult | str]] = []
+    if args.jobs > 1 and len(jobs) > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
+            futures = {pool.submit(_run_job, j, options): j for j in jobs}
+            for fut in concurrent.futures.as_completed(futures):
+                outcomes.append((futures[fut], fut.result()))
+                _report(say, len(outcomes), len(jobs), *outcomes[-1])
+        order = {id(j): i for i, j in enumerate(jobs)}
+        outcomes.sort(key=lambda o: order[id(o[0])])
+    else:
+        for j in jobs:
+            outcomes.append((j, _run_job(j, options)))
+            _report(say, len(outcomes), len(jobs), *outcomes[-1])
+    summary = _summary(outcomes, time.perf_counter() - t0)
+    say(summary["text"])
+    if args.json:
+        results = []
+        for job, res in outcomes:
+            if isinstance(res, str):
+                results.append({"target": job.target.name, "sanitizer": job.sanitizer, "examples": 0,
+                                "elapsed_s": 0.0, "error": res, "findings": []})
+            else:
+                results.append(res.to_json())
+        _write_json({"results": results, "summary": {k: v for k, v in summary.items() if k != "text"}},
+                    args.json)
+    if any(isinstance(r, str) for _, r in outcomes):
+        return EXIT_ERROR
+    return EXIT_FINDINGS if any(r.findings for _, r in outcomes) else EXIT_CLEAN
+
+
+def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:
+    head = f"[{i:>2}/{n}] {job.target.name}/{job.sanitizer}:"
+    if isinstance(res, str):
+        say(f"{head} ERROR {res}")
+        return
+    rate = res.examples / res.elapsed_s if res.elapsed_s else 0.0
+    expected = job.target.expected
+    mark = "as expected" if res.as_expected else "UNEXPECTED"
+    if not res.findings:
+        say(f"{head} clean after {res.examples} examples in {res.elapsed_s:.1f} s ({rate:.0f}/s); "
+            f"expected {expected}: {mark}")
+        return
+    say(f"{head} {len(res.findings)} finding(s) in {res.examples} examples, {res.elapsed_s:.1f} s; "
+        f"expected {expected}: {mark}")
+    if res.note:
+        say(f"    note: {res.note}")
+    for bug in res.findings:
+        f = bug.finding
+        say(f"    {f.kind} {f.where(bug.schedule)}; minimal schedule, {len(bug.schedule.ops)} op(s):")
+        for k, line in enumerate(bug.schedule.render(bug.factory_names)):
+            say(f"        {k:>3}  {line}")
+        say(f"        {f.summary}")
+        if f.location:
+            say(f"        at {f.location}")
+        rep = bug.reproducer
+        if rep is not None:
+            status = "verified" if rep.verified else "NOT verified: " + "; ".join(rep.notes)
+            say(f"        reproducers ({status}): {rep.cpp}  {rep.python}")
+
+
+def _summary(outcomes, elapsed: float) -> dict:
+    seeded = [(j, r) for j, r in outcomes if j.target.bug_class]
+    correct = [(j, r) for j, r in outcomes if not j.target.bug_class]
+    ok = lambda r: not isinstance(r, str) and r.as_expected  # noqa: E731
+    found = sorted({j.target.bug_class for j, r in seeded if ok(r)})
+    classes = sorted({j.target.bug_class for j, _ in seeded})
+    unexpected = [f"{j.target.name}/{j.sanitizer}" for j, r in outcomes if not ok(r)]
+    verified = [b.reproducer.verified for _, r in outcomes if not isinstance(r, str)
+                for b in r.findings if b.reproducer]
+    text = (f"summary: {len(found)}/{len(classes)} seeded bug classes found as expected; "
+            f"{sum(ok(r) for _, r in correct)}/{len(correct)} correct-target campaigns as expected; "
+            f"{sum(verified)}/{len(verified)} reproducers verified; {elapsed:.0f} s")
+    if unexpected:
+        text += f"\nnot as expected: {', '.join(unexpected)}"
+    return {"text": text, "bug_classes_found": found, "bug_classes": classes,
+            "unexpected": unexpected, "reproducers_verified": sum(verified),
+            "reproducers": len(verified), "elapsed_s": round(elapsed, 1)}
