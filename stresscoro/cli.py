@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -60,7 +61,26 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--timeout", type=float, default=10.0, help="seconds per schedule (default 10)")
     f.add_argument("--max-ops", type=int, default=None, help="longest schedule generated (default 12)")
     f.add_argument("--slots", type=int, default=None, help="object slots per schedule (default 3)")
+    f.add_argument("--threads", type=int, default=None,
+                   help="schedule threads (default 2 under tsan, else 1)")
+    f.add_argument("--tsan-fence-annotations", action="store_true",
+                   help="build with STRESSCORO_TSAN_FENCE_ANNOTATIONS so TSan can check a target "
+                        "that annotates its fences (see stresscoro/tsan_fence.hpp)")
+    for sp in (f, r):
+        _target_options(sp)
     return p
+
+
+def _target_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("your own library")
+    g.add_argument("--adapter", metavar="FILE",
+                   help="an adapter .cpp describing your coroutine type (see 'Testing your own library' in README)")
+    g.add_argument("-I", dest="include", action="append", default=[], metavar="DIR",
+                   help="include directory for your library's headers (repeatable)")
+    g.add_argument("--define", "-D", action="append", default=[], metavar="NAME[=VALUE]",
+                   help="preprocessor definition for the build (repeatable)")
+    g.add_argument("--cxxflags", action="append", default=[], metavar="FLAGS",
+                   help="extra compiler flags, shell-quoted (repeatable)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +154,7 @@ def _targets(args) -> int:
 def _replay(args) -> int:
     from . import schedule as sched
     from .session import replay
-    from .targets import get
+    from .targets import from_adapter, get
 
     try:
         s = sched.load(args.file)
@@ -151,7 +171,12 @@ def _replay(args) -> int:
     except (OSError, UnicodeDecodeError) as e:
         raise ScheduleFileError("cannot read the schedule", (
             f"{args.file!r}: {e}; pass a readable UTF-8 JSON schedule file")) from None
-    target = get(args.target or s.target)
+    if args.adapter:
+        target = from_adapter(args.adapter, name=s.target, include_dirs=tuple(args.include),
+                              defines=tuple(args.define),
+                              cxxflags=tuple(f for g in args.cxxflags for f in shlex.split(g)))
+    else:
+        target = get(args.target or s.target)
     sanitizer = args.sanitizer or target.sanitizers[0]
     outcome, elapsed = replay(s, target, sanitizer, compiler=args.compiler, timeout_s=args.timeout)
     result = {

@@ -6,6 +6,7 @@ import concurrent.futures
 import dataclasses
 import multiprocessing
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 from . import targets as targets_mod
 from .build import BuildError
 from .cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, _write_json
-from .runner import CampaignResult, run_campaign
+from .runner import CampaignResult, broken_rule, run_campaign
 from .worker import WorkerError
 
 
@@ -55,7 +56,12 @@ def _run_job(job: Job, options: dict) -> CampaignResult | str:
 
 
 def run_suite(args) -> int:
-    chosen = [targets_mod.get(name) for name in args.targets] or targets_mod.builtin_targets()
+    chosen = [targets_mod.get(name) for name in args.targets]
+    if args.adapter:
+        chosen.append(targets_mod.from_adapter(
+            args.adapter, include_dirs=tuple(args.include), defines=tuple(args.define),
+            cxxflags=tuple(flag for group in args.cxxflags for flag in shlex.split(group))))
+    chosen = chosen or targets_mod.builtin_targets()
     jobs = [Job(t, s) for t in chosen for s in ([args.sanitizer] if args.sanitizer else t.sanitizers)]
     profile = _profile(args.profile)
     options = dict(max_examples=args.max_examples, seed=args.seed, profile=profile,
@@ -65,6 +71,10 @@ def run_suite(args) -> int:
         options["max_ops"] = args.max_ops
     if args.slots:
         options["slots"] = args.slots
+    if args.threads:
+        options["threads"] = args.threads
+    if args.tsan_fence_annotations:
+        options["tsan_fence_annotations"] = True
     quiet = args.json == "-"
     say = (lambda *a: print(*a, file=sys.stderr)) if quiet else print
     say(f"stresscoro fuzz: {len(jobs)} campaign(s), profile {profile}"
@@ -107,15 +117,22 @@ def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:
         say(f"{head} ERROR {res}")
         return
     rate = res.examples / res.elapsed_s if res.elapsed_s else 0.0
-    expected = job.target.expected
-    mark = "as expected" if res.as_expected else "UNEXPECTED"
-    if not res.findings:
-        say(f"{head} clean after {res.examples} examples in {res.elapsed_s:.1f} s ({rate:.0f}/s); "
-            f"expected {expected}: {mark}")
+    # Built-in targets say what they should show; a user's target makes no such claim.
+    expectation = ""
+    if job.target.builtin:
+        mark = "as expected" if res.as_expected else "UNEXPECTED"
+        expectation = f"; expected {job.target.expected}: {mark}"
+    if res.verdict == "unverifiable":
+        say(f"{head} UNVERIFIABLE after {res.examples} examples in {res.elapsed_s:.1f} s{expectation}")
+        say(f"    {res.note}")
+    elif not res.findings:
+        say(f"{head} clean after {res.examples} examples in {res.elapsed_s:.1f} s "
+            f"({rate:.0f}/s){expectation}")
         return
-    say(f"{head} {len(res.findings)} finding(s) in {res.examples} examples, {res.elapsed_s:.1f} s; "
-        f"expected {expected}: {mark}")
-    if res.note:
+    else:
+        say(f"{head} {len(res.findings)} finding(s) in {res.examples} examples, "
+            f"{res.elapsed_s:.1f} s{expectation}")
+    if res.note and res.verdict != "unverifiable":
         say(f"    note: {res.note}")
     for bug in res.findings:
         f = bug.finding
@@ -125,6 +142,7 @@ def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:
         say(f"        {f.summary}")
         if f.location:
             say(f"        at {f.location}")
+        say(f"        broken rule: {broken_rule(f, bug.schedule)}")
         rep = bug.reproducer
         if rep is not None:
             status = "verified" if rep.verified else "NOT verified: " + "; ".join(rep.notes)
@@ -132,17 +150,25 @@ def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:
 
 
 def _summary(outcomes, elapsed: float) -> dict:
-    seeded = [(j, r) for j, r in outcomes if j.target.bug_class]
-    correct = [(j, r) for j, r in outcomes if not j.target.bug_class]
+    seeded = [(j, r) for j, r in outcomes if j.target.builtin and j.target.bug_class]
+    correct = [(j, r) for j, r in outcomes if j.target.builtin and not j.target.bug_class]
     ok = lambda r: not isinstance(r, str) and r.as_expected  # noqa: E731
     found = sorted({j.target.bug_class for j, r in seeded if ok(r)})
     classes = sorted({j.target.bug_class for j, _ in seeded})
-    unexpected = [f"{j.target.name}/{j.sanitizer}" for j, r in outcomes if not ok(r)]
+    unexpected = [f"{j.target.name}/{j.sanitizer}" for j, r in outcomes
+                  if j.target.builtin and not ok(r)]
+    users = [(j, r) for j, r in outcomes if not j.target.builtin]
     verified = [b.reproducer.verified for _, r in outcomes if not isinstance(r, str)
                 for b in r.findings if b.reproducer]
-    text = (f"summary: {len(found)}/{len(classes)} seeded bug classes found as expected; "
-            f"{sum(ok(r) for _, r in correct)}/{len(correct)} correct-target campaigns as expected; "
-            f"{sum(verified)}/{len(verified)} reproducers verified; {elapsed:.0f} s")
+    parts = []
+    if seeded or correct:
+        parts += [f"{len(found)}/{len(classes)} seeded bug classes found as expected",
+                  f"{sum(ok(r) for _, r in correct)}/{len(correct)} correct-target campaigns as expected"]
+    if users:
+        with_findings = sum(1 for _, r in users if not isinstance(r, str) and r.findings)
+        parts.append(f"{with_findings}/{len(users)} campaigns on your targets with findings")
+    parts += [f"{sum(verified)}/{len(verified)} reproducers verified", f"{elapsed:.0f} s"]
+    text = "summary: " + "; ".join(parts)
     if unexpected:
         text += f"\nnot as expected: {', '.join(unexpected)}"
     return {"text": text, "bug_classes_found": found, "bug_classes": classes,

@@ -69,12 +69,11 @@ def render_cpp(schedule: Schedule, target: Target, sanitizer: str, finding: Find
         f"#include \"{target.adapter}\"",
         "#include <stresscoro/replay.hpp>",
         "",
-        "#include <optional>",
         "#include <utility>",
         "",
         "int main() {",
         "    using A = stresscoro_target;",
-        f"    std::optional<A::object> {', '.join(f's{i}' for i in range(schedule.slots))};",
+        f"    stresscoro::replay::slot<A::object> {', '.join(f's{i}' for i in range(schedule.slots))};",
     ]
     probes = sum(1 for o in schedule.ops if o.name == "await")
     if probes:
@@ -123,7 +122,7 @@ def _op_cpp(o: Op, live: list[bool], probe: int) -> tuple[list[str], int]:
         x, f, arg = a
         reset = [f"s{x}.reset();"] if live[x] else []
         live[x] = True
-        return reset + [f"s{x}.emplace(A::make({f}, {arg}));"], probe
+        return reset + [f"s{x}.emplace_from([&] {{ return A::make({f}, {arg}); }});"], probe
     if n in ("copy", "move"):
         src, dst = a
         if not live[src] or src == dst:

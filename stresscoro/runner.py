@@ -55,6 +55,31 @@ def _error_for(finding: Finding) -> FindingError:
     return err
 
 
+def broken_rule(finding: Finding, schedule: Schedule) -> str:
+    """The ownership rule a finding shows broken, in the words a library documents."""
+    kind = finding.kind
+    at = schedule.ops[finding.op_index] if finding.op_index is not None and finding.op_index < len(schedule.ops) else None
+    if kind == "data-race":
+        if any(o.name == "send" for o in schedule.ops):
+            return ("copies may be dropped on different threads: the last owner's destroy "
+                    "must happen after every other owner's use")
+        return "an object used by one thread at a time needs no synchronisation of its own"
+    if kind == "leak":
+        return "every frame is destroyed once its last owner is dropped"
+    if kind == "stack-overflow":
+        return "awaiting does not grow the stack (symmetric transfer)"
+    if kind == "invariant:refcount-mismatch":
+        return "the use count equals the number of live owners"
+    if kind.startswith("invariant:probe") or kind.startswith("invariant:continuation"):
+        return "a continuation is resumed exactly once and never destroyed by the library"
+    if kind in ("heap-use-after-free", "double-free", "invariant:freed-twice",
+                "invariant:owner-of-freed-frame", "invariant:resume-freed-frame"):
+        if at is not None and at.name in ("resume", "await", "touch"):
+            return "a live object never refers to a frame that was already freed"
+        return "a frame is destroyed exactly once, by its last owner"
+    return "no undefined behaviour under any sequence of allowed operations"
+
+
 @dataclasses.dataclass
 class FoundBug:
     """One distinct finding of a campaign, with its minimal schedule."""
@@ -74,6 +99,8 @@ class FoundBug:
             "ops": [o.to_json() for o in self.schedule.ops],
             "readable": self.schedule.render(self.factory_names),
             "op_index": self.finding.op_index,
+            "related_ops": list(self.finding.related_ops),
+            "rule": broken_rule(self.finding, self.schedule),
             "summary": self.finding.summary,
             "location": self.finding.location,
             "first_example": self.first_example,

@@ -70,6 +70,12 @@ class TargetSession:
         return self.worker.description["factories"]
 
     @property
+    def rules(self) -> dict:
+        """The ownership rules the adapter declares (defaults from stresscoro/adapter.hpp)."""
+        self.open()
+        return self.worker.description.get("rules", {})
+
+    @property
     def factory_names(self) -> list[str]:
         return [f["name"] for f in self.factories]
 

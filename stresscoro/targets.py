@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def from_adapter(adapter: str | Path, *, name: str | None = None, builtin: bool 
         sanitizers=sanitizers,
         twin=meta.get("twin") or None,
         summary=meta.get("summary", ""),
-        include_dirs=include_dirs,
+        include_dirs=tuple(os.path.abspath(d) for d in include_dirs),  # reproducers run elsewhere
         defines=defines,
         cxxflags=tuple(meta.get("cxxflags", "").split()) + tuple(cxxflags),
         builtin=builtin,

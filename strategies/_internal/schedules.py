@@ -93,6 +93,12 @@ class _Model:
             return None
         return holders.pop() if holders else drawn
 
+    def shared(self, slot: int) -> bool:
+        """True when another live slot shares this slot's frame."""
+        fam = self.family[slot]
+        return fam is not None and any(
+            f == fam and self.live[s] for s, f in enumerate(self.family) if s != slot)
+
     def may_write(self, slot: int, thread: int) -> bool:
         fam = self.family[slot]
         return fam is None or self.writer.get(fam, thread) == thread
@@ -103,7 +109,7 @@ class _Model:
 
 
 def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, threads: int,
-           raw_ops: list[tuple[str, tuple[int, ...], int, int]]) -> Schedule:
+           rules: dict, raw_ops: list[tuple[str, tuple[int, ...], int, int]]) -> Schedule:
     """Turn raw draws into a legal schedule (see the module docstring)."""
     model = _Model([False] * slots, [None] * slots, [None] * slots)
     ops: list[Op] = []
@@ -126,6 +132,8 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
         if thread is None:
             continue
         if name == "send":
+            if rules.get("copies_dropped_across_threads") is False and model.shared(args[0]):
+                continue  # this library does not promise copies may part across threads
             op = Op(name, (args[0], (thread + args[1]) % threads))
         if name in _WRITES_FRAME:
             if not model.may_write(args[0], thread):
@@ -161,10 +169,14 @@ def _raw_op(draw, names: tuple[str, ...], n_factories: int, widest: int, slots: 
 
 def schedules(target: str, capabilities: Collection[str], factories: Sequence[dict], *,
               max_ops: int = DEFAULT_MAX_OPS, slots: int = DEFAULT_SLOTS,
-              threads: int = 1) -> st.SearchStrategy[Schedule]:
+              threads: int = 1, rules: dict | None = None) -> st.SearchStrategy[Schedule]:
     """Schedules for `target` using only `capabilities` (op names) and its `factories`
-    (dicts with min and max), over `slots` slots and `threads` threads. With one
-    thread, `send` is never generated."""
+    (dicts with min and max), over `slots` slots and `threads` threads, within the
+    target's declared ownership `rules` (see stresscoro/adapter.hpp). With one thread,
+    or a target that keeps objects on one thread, `send` is never generated."""
+    rules = dict(rules or {})
+    if rules.get("moves_across_threads") is False:
+        threads = 1
     names = tuple(n for n in OP_ORDER if n in capabilities and (n != "send" or threads > 1))
     if "send" in names:
         names += ("send",)  # hand-offs are what cross-thread schedules are about: twice as likely
@@ -176,9 +188,10 @@ def schedules(target: str, capabilities: Collection[str], factories: Sequence[di
     widest = max(hi - lo for lo, hi in ranges)
     raw_op = _raw_op(names, len(ranges), widest, slots, threads)
     return st.lists(raw_op, min_size=1, max_size=max_ops).map(
-        lambda raw: _build(target, ranges, slots, threads, raw))
+        lambda raw: _build(target, ranges, slots, threads, rules, raw))
 
 
 def schedules_for(session, **kwargs) -> st.SearchStrategy[Schedule]:
     """Schedules for an open stresscoro TargetSession."""
+    kwargs.setdefault("rules", session.rules)
     return schedules(session.target.name, session.capabilities, session.factories, **kwargs)

@@ -13,11 +13,14 @@
 #include <memory>
 
 namespace handoff {
+// Each field in its own 8 bytes: TSan keeps four past accesses per 8-byte cell and
+// evicts one at random when a fifth arrives, so a value sharing its cell with a field
+// both threads read could lose the racy write and make the test flaky.
 struct board {
     explicit board(bool ordered) noexcept : m_ordered(ordered) {}
-    const bool m_ordered;
-    int m_value = 0;
-    std::atomic<int> m_flag{0};
+    alignas(8) const bool m_ordered;
+    alignas(8) int m_value = 0;
+    alignas(8) std::atomic<int> m_flag{0};
 };
 inline volatile int g_sink = 0;
 }  // namespace handoff

@@ -15,6 +15,9 @@
 //         static long use_count(const object&);                  // optional: shared ownership
 //         static constexpr bool awaitable = true;                // optional: `co_await obj`
 //         static constexpr std::size_t stack_bytes = 1 << 20;    // optional: per-thread stack
+//         static constexpr stresscoro::rules ownership = {         // optional: what it promises
+//             .copies_dropped_across_threads = true,
+//         };
 //     };
 //
 // Copy, move, copy/move assignment and swap are never declared: the driver reads
@@ -41,6 +44,21 @@ struct factory {
     int arg_max;
 };
 
+/// What the library promises about its type; stresscoro generates only schedules these
+/// rules allow, and a finding names the rule it breaks. The defaults are the
+/// conservative reading of the standard library's own rules ([res.on.data.races]):
+/// an object may change threads through a proper hand-off, nothing more.
+struct rules {
+    /// An object may be handed to another thread (through a synchronised queue).
+    bool moves_across_threads = true;
+    /// Copies sharing one frame may be dropped on different threads with no
+    /// synchronisation between them (the library's reference count must order it).
+    bool copies_dropped_across_threads = false;
+    /// resume() on a finished coroutine is allowed (a no-op); if false, the driver
+    /// never resumes a finished frame (it needs `handle()` to tell).
+    bool resume_finished = true;
+};
+
 namespace detail {
 
 template <class A>
@@ -61,6 +79,15 @@ concept has_use_count = requires(const typename A::object& o) {
 
 template <class A>
 concept declares_awaitable = requires { requires A::awaitable; };
+
+template <class A>
+constexpr rules rules_of() {
+    if constexpr (requires { A::ownership; }) {
+        return A::ownership;
+    } else {
+        return rules{};
+    }
+}
 
 template <class A>
 constexpr std::size_t stack_bytes() {

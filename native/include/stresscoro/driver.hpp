@@ -79,6 +79,21 @@ namespace detail {
 
 inline void spin_pause() noexcept { sched_yield(); }
 
+// The turn-taking words are read and written outside TSan's view entirely. Relaxed
+// atomics would already create no happens-before edge, but TSan still counts them as
+// events, and a spin loop's count varies from run to run: that would perturb TSan's
+// shadow state (which of four past accesses a cell keeps) and make a race reported in
+// one run missed in the next. Hidden, the same schedule gives the same report.
+STRESSCORO_NO_TSAN inline int quiet_load(const int& word) noexcept {
+    return __atomic_load_n(&word, __ATOMIC_RELAXED);
+}
+STRESSCORO_NO_TSAN inline void quiet_store(int& word, int value) noexcept {
+    __atomic_store_n(&word, value, __ATOMIC_RELAXED);
+}
+STRESSCORO_NO_TSAN inline void quiet_add(int& word, int value) noexcept {
+    __atomic_fetch_add(&word, value, __ATOMIC_RELAXED);
+}
+
 /// While alive, ThreadSanitizer does not see this thread's memory accesses: the
 /// driver's own reads of a frame (done(), use count) must never join a race report.
 struct harness_reads {
@@ -123,9 +138,9 @@ class driver {
         int m_ops_count = 0;
         int m_slots = 0;
         int m_threads = 0;
-        std::atomic<int> m_turn{0};
-        std::atomic<int> m_ready{0};
-        std::atomic<bool> m_go{false};
+        int m_turn = 0;   // only through detail::quiet_*
+        int m_ready = 0;
+        int m_go = 0;
     };
 
     static inline slot s_slots[max_slots];
@@ -177,6 +192,14 @@ public:
             s += detail::has_handle<A> ? "true" : "false";
             s += ", \"has_use_count\": ";
             s += detail::has_use_count<A> ? "true" : "false";
+            constexpr rules r = detail::rules_of<A>();
+            s += ", \"rules\": {\"moves_across_threads\": ";
+            s += r.moves_across_threads ? "true" : "false";
+            s += ", \"copies_dropped_across_threads\": ";
+            s += r.copies_dropped_across_threads ? "true" : "false";
+            s += ", \"resume_finished\": ";
+            s += r.resume_finished ? "true" : "false";
+            s += "}";
             s += ", \"own_allocator\": ";
             s += detail::own_allocator ? "true" : "false";
             s += ", \"compiler\": \"" __VERSION__ "\"}";
@@ -221,9 +244,9 @@ public:
         s_run.m_ops_count = n_ops;
         s_run.m_slots = n_slots;
         s_run.m_threads = n_threads;
-        s_run.m_turn.store(0, std::memory_order_relaxed);
-        s_run.m_ready.store(0, std::memory_order_relaxed);
-        s_run.m_go.store(false, std::memory_order_relaxed);
+        detail::quiet_store(s_run.m_turn, 0);
+        detail::quiet_store(s_run.m_ready, 0);
+        detail::quiet_store(s_run.m_go, 0);
         s_probe_count.store(0, std::memory_order_relaxed);
         for (int s = 0; s < max_slots; ++s) s_slots[s].m_live.store(false, std::memory_order_relaxed);
         for (int t = 0; t < max_threads; ++t) {
@@ -246,18 +269,18 @@ public:
         pthread_attr_destroy(&attr);
         if (started < n_threads) {
             // Threads already started wait for m_go; release them with nothing to do.
-            s_run.m_turn.store(n_ops + n_threads, std::memory_order_relaxed);
-            s_run.m_go.store(true, std::memory_order_relaxed);
+            detail::quiet_store(s_run.m_turn, n_ops + n_threads);
+            detail::quiet_store(s_run.m_go, 1);
             for (int t = 0; t < started; ++t) pthread_join(threads[t], nullptr);
             return err_thread_start;
         }
         // Every thread is running before the first op, so thread start-up allocations
         // are never counted against an op.
-        while (s_run.m_ready.load(std::memory_order_relaxed) < n_threads) detail::spin_pause();
+        while (detail::quiet_load(s_run.m_ready) < n_threads) detail::spin_pause();
         for (int t = 0; t < n_threads; ++t) {
             detail::log_event(ev_thread, -1, t, s_ctx[t].m_tid.load(std::memory_order_relaxed));
         }
-        s_run.m_go.store(true, std::memory_order_relaxed);
+        detail::quiet_store(s_run.m_go, 1);
         for (int t = 0; t < n_threads; ++t) pthread_join(threads[t], nullptr);
 
         const int probes = s_probe_count.load(std::memory_order_relaxed);
@@ -281,12 +304,12 @@ private:
     static void* thread_main(void* arg) {
         thread_ctx& ctx = *static_cast<thread_ctx*>(arg);
         ctx.m_tid.store(static_cast<long long>(syscall(SYS_gettid)), std::memory_order_relaxed);
-        s_run.m_ready.fetch_add(1, std::memory_order_relaxed);
-        while (!s_run.m_go.load(std::memory_order_relaxed)) detail::spin_pause();
+        detail::quiet_add(s_run.m_ready, 1);
+        while (!detail::quiet_load(s_run.m_go)) detail::spin_pause();
         const int n_ops = s_run.m_ops_count;
         const int last_turn = n_ops + s_run.m_threads;  // one end-of-schedule turn per thread
         for (;;) {
-            int turn = s_run.m_turn.load(std::memory_order_relaxed);
+            int turn = detail::quiet_load(s_run.m_turn);
             if (turn >= last_turn) break;
             const int owner = turn < n_ops ? s_run.m_ops[5 * turn + 1] : turn - n_ops;
             if (owner != ctx.m_index) {
@@ -299,7 +322,7 @@ private:
             } else {
                 drop_remaining(ctx, n_ops);
             }
-            s_run.m_turn.store(turn + 1, std::memory_order_relaxed);
+            detail::quiet_store(s_run.m_turn, turn + 1);
         }
         return nullptr;
     }
@@ -429,9 +452,17 @@ private:
         if constexpr (detail::has_resume<A>) {
             if (!live(x)) return skip(c, x);
             if constexpr (detail::has_handle<A>) {
-                detail::harness_reads quiet;
-                std::coroutine_handle<> h = A::handle(s_slots[x].get());
-                detail::log_event(ev_resume, c.index, c.thread, x, address_of(h), frame_state(h));
+                long long state = 0;
+                {
+                    detail::harness_reads quiet;
+                    std::coroutine_handle<> h = A::handle(s_slots[x].get());
+                    state = frame_state(h);
+                    detail::log_event(ev_resume, c.index, c.thread, x, address_of(h), state);
+                }
+                // A library that forbids resuming a finished coroutine is not asked to.
+                if (state == 1 && !detail::rules_of<A>().resume_finished) {
+                    return detail::log_event(ev_skip, c.index, c.thread, x, 2);
+                }
             }
             A::resume(s_slots[x].get());
         }

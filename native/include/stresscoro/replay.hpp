@@ -14,9 +14,47 @@
 #include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <new>
+#include <utility>
 #include <vector>
 
 namespace stresscoro::replay {
+
+/// One object slot of a reproducer: std::optional's emplace, reset and *, plus
+/// emplace_from(make), which constructs the object from make()'s prvalue in place
+/// (guaranteed copy elision), as the driver does: a type whose move constructor is
+/// deleted can be made too, where optional::emplace(make()) would need that move.
+template <class T>
+class slot {
+public:
+    slot() noexcept = default;
+    slot(const slot&) = delete;
+    slot& operator=(const slot&) = delete;
+    ~slot() { reset(); }
+
+    template <class F>
+    T& emplace_from(F make) {
+        reset();
+        ::new (static_cast<void*>(m_bytes)) T(make());
+        m_live = true;
+        return **this;
+    }
+    template <class... Args>
+    T& emplace(Args&&... args) {
+        return emplace_from([&]() -> T { return T(std::forward<Args>(args)...); });
+    }
+    void reset() {
+        if (m_live) {
+            m_live = false;
+            (**this).~T();
+        }
+    }
+    T& operator*() noexcept { return *std::launder(reinterpret_cast<T*>(m_bytes)); }
+
+private:
+    alignas(T) unsigned char m_bytes[sizeof(T)];
+    bool m_live = false;
+};
 
 /// Run `body` on a fresh thread whose stack is the adapter's stack_bytes, and wait.
 template <class A, class F>

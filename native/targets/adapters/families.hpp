@@ -44,6 +44,8 @@ struct shared_task_adapter {
     static void touch(object& t) { t.observe(); }
     static std::coroutine_handle<> handle(const object& t) { return t.raw_handle(); }
     static long use_count(const object& t) { return t.use_count(); }
+    // The point of a shared task: copies may be released from any thread.
+    static constexpr rules ownership = {.copies_dropped_across_threads = true};
 };
 
 template <chain_flaw Flaw>
