@@ -14,7 +14,7 @@ from hypothesis.errors import Flaky
 from . import reproducer
 from .oracle import Finding
 from .schedule import Schedule
-from .session import TargetSession, replay  # noqa: F401  (replay re-exported for callers)
+from .session import TargetSession
 from .strategies import DEFAULT_MAX_OPS, DEFAULT_SLOTS, schedules_for
 from .targets import Target
 

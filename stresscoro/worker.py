@@ -10,6 +10,7 @@ import os
 import select
 import signal
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -135,7 +136,7 @@ class SanitizedWorker:
                 self.build.module_name, self._shared_path, str(request_r), str(reply_w),
                 str(os.getpid()), _cffi_backend_dir()]
         try:
-            self._proc = psutil.Popen(argv, stdin=subprocess_devnull(), stdout=self._stderr,
+            self._proc = psutil.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._stderr,
                                       stderr=self._stderr, env=env, pass_fds=(request_r, reply_w),
                                       start_new_session=True)
         finally:
@@ -349,12 +350,6 @@ def _cffi_backend_dir() -> str:
     import _cffi_backend
 
     return os.path.dirname(_cffi_backend.__file__)
-
-
-def subprocess_devnull() -> int:
-    import subprocess
-
-    return subprocess.DEVNULL
 
 
 def _real_python() -> str:

@@ -96,3 +96,45 @@ def test_fence_twin_without_annotations_really_draws_false_reports(sessions):
     s = Schedule("shared-task-fence", (make(0), op("copy", 0, 1), op("send", 1, 1), op("touch", 0)))
     f = sessions("shared-task-fence", "tsan").run(s).primary
     assert f is not None and f.kind == "data-race"
+
+
+def _writers_per_family(s: Schedule) -> bool:
+    """True when some frame family is written (resume/touch/await) from two threads."""
+    family: dict[int, int] = {}
+    writers: dict[int, set] = {}
+    n = 0
+    for o in s.ops:
+        if o.name == "make":
+            family[o.args[0]] = n
+            n += 1
+        elif o.name in ("copy", "move") and o.args[0] in family and o.args[0] != o.args[1]:
+            family[o.args[1]] = family[o.args[0]]
+        elif o.name == "drop":
+            family.pop(o.args[0], None)
+        elif o.name in ("resume", "touch", "await") and o.args[0] in family:
+            writers.setdefault(family[o.args[0]], set()).add(o.thread)
+    return any(len(w) > 1 for w in writers.values())
+
+
+def test_rules_decide_whether_one_frame_is_written_from_two_threads():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from stresscoro.strategies import schedules
+
+    caps = {"make", "copy", "resume", "touch", "drop", "send"}
+    factories = [{"name": "value", "min": 0, "max": 3}]
+    forbid = schedules("t", caps, factories, threads=2,
+                       rules={"copies_dropped_across_threads": True})
+    allow = schedules("t", caps, factories, threads=2,
+                      rules={"copies_dropped_across_threads": True, "resume_from_any_thread": True})
+    seen = {"allow": 0}
+
+    @settings(max_examples=400, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def check(data):
+        assert not _writers_per_family(data.draw(forbid))
+        seen["allow"] += _writers_per_family(data.draw(allow))
+
+    check()
+    assert seen["allow"] > 0  # where the rules allow it, such schedules are generated

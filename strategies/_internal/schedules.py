@@ -14,7 +14,11 @@ through a model of the schedule that keeps it meaningful and legal:
 - the ops that write a coroutine frame (resume, touch, await) on one family of copies
   come from one thread only, the family's first writer: copies may be dropped anywhere,
   but two threads writing one frame with no synchronisation of their own is a race in
-  the schedule, not in the library.
+  the schedule, not in the library, unless the library promises otherwise
+  (rules.resume_from_any_thread);
+- a copy is sent away from its siblings only if the library promises that copies may be
+  dropped on different threads (rules.copies_dropped_across_threads); no send at all if
+  objects may not change threads (rules.moves_across_threads).
 """
 
 from __future__ import annotations
@@ -135,7 +139,7 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
             if rules.get("copies_dropped_across_threads") is False and model.shared(args[0]):
                 continue  # this library does not promise copies may part across threads
             op = Op(name, (args[0], (thread + args[1]) % threads))
-        if name in _WRITES_FRAME:
+        if name in _WRITES_FRAME and not rules.get("resume_from_any_thread"):
             if not model.may_write(args[0], thread):
                 continue
             model.wrote(args[0], thread)

@@ -57,6 +57,10 @@ struct rules {
     /// resume() on a finished coroutine is allowed (a no-op); if false, the driver
     /// never resumes a finished frame (it needs `handle()` to tell).
     bool resume_finished = true;
+    /// Copies sharing one frame may be resumed, touched or awaited from different
+    /// threads without synchronisation of their own. If false (the default), all of a
+    /// frame's writes come from one thread, the first that wrote it.
+    bool resume_from_any_thread = false;
 };
 
 namespace detail {

@@ -199,6 +199,8 @@ public:
             s += r.copies_dropped_across_threads ? "true" : "false";
             s += ", \"resume_finished\": ";
             s += r.resume_finished ? "true" : "false";
+            s += ", \"resume_from_any_thread\": ";
+            s += r.resume_from_any_thread ? "true" : "false";
             s += "}";
             s += ", \"own_allocator\": ";
             s += detail::own_allocator ? "true" : "false";
