@@ -103,13 +103,14 @@ _TSAN_WARNING = re.compile(r"WARNING: ThreadSanitizer: (.*?)(?: \(pid=\d+\))?$")
 _UBSAN_ERROR = re.compile(r"^(\S+:\d+:\d+): runtime error: (.*)$")
 # ASan: "#3 0x7f.. in func file:line"; TSan: "#3 func file:line (module+0x..)";
 # unsymbolized: "#3 0x7f.. (module+0x..)".
+_BUILD_ID = re.compile(r" \(BuildId: [0-9a-f]+\)")
 _FRAME = re.compile(r"^\s*#\d+ (?:0x[0-9a-f]+ (?:in )?)?(.*?)(?: \(([^()]*\+0x[0-9a-f]+)\))?$")
 _SUMMARY = re.compile(r"^SUMMARY: (?:AddressSanitizer|ThreadSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer): (.*)$")
 _ASAN_SIGNALS = {"SEGV": "SIGSEGV", "BUS": "SIGBUS", "ABRT": "SIGABRT", "FPE": "SIGFPE",
                  "ILL": "SIGILL", "TRAP": "SIGTRAP"}
 _SKIP_FUNCS = ("std::", "__", "operator new", "operator delete", "stresscoro::driver",
                "stresscoro::detail", "start_thread", "clone", "free", "malloc", "pthread_")
-_SKIP_FILES = ("libsanitizer", "/usr/include/c++/", "nptl/", "sysdeps/", "libasan.so", "libtsan.so",
+_SKIP_FILES = ("libsanitizer", "/include/c++/", "nptl/", "sysdeps/", "libasan.so", "libtsan.so",
                "libubsan.so", "libc.so", "libstdc++.so", "libclang_rt")
 # Kinds whose top frame is wherever the damage happened to surface, not a place in
 # the code: one location for all of them.
@@ -141,7 +142,7 @@ def _frames(lines: list[str], start: int) -> tuple[list[str], int]:
             return frames, i
         i += 1
     while i < len(lines) and lines[i].strip().startswith("#"):
-        m = _FRAME.match(lines[i])
+        m = _FRAME.match(_BUILD_ID.sub("", lines[i]))
         if m:
             frames.append((m.group(1) or m.group(2) or "").strip())
         i += 1

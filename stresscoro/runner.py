@@ -196,14 +196,17 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
             overrides["max_examples"] = max_examples
         if database != "default":
             overrides["database"] = database
-        test = settings(PROFILES[profile], **overrides)(
-            given(schedules_for(session, max_ops=max_ops, slots=slots,
-                                threads=threads or default_threads(sanitizer)))(one_schedule))
+        test = given(schedules_for(session, max_ops=max_ops, slots=slots,
+                                   threads=threads or default_threads(sanitizer)))(one_schedule)
         # One example database entry per (target, sanitizer), not one for all campaigns.
         test.hypothesis.inner_test._hypothesis_internal_add_digest = (
             f"stresscoro:{target.name}:{target.adapter}:{sanitizer}".encode())
         if seed is not None:
+            # Hypothesis's @seed also sets database=None. Settings applied after it keep a
+            # database the caller passed explicitly; the default one stays off.
             test = hypothesis_seed(seed)(test)
+            overrides.setdefault("database", None)
+        test = settings(PROFILES[profile], **overrides)(test)
         note = ""
         try:
             test()

@@ -124,7 +124,7 @@ class SanitizedWorker:
         env.pop("PYTHONSTARTUP", None)
         if self.build.runtime is not None:
             env["LD_PRELOAD"] = str(self.build.runtime)
-            if self.build.sanitizer == "asan":
+            if self.build.sanitizer == "asan" and self.build.compiler_family == "gcc":
                 # ASan binds its __cxa_throw interceptor when it starts; the interpreter
                 # has no libstdc++ yet, so every C++ throw would fail an ASan CHECK.
                 env["LD_PRELOAD"] += ":libstdc++.so.6"

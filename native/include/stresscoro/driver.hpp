@@ -15,15 +15,17 @@
 #ifndef STRESSCORO_DRIVER_HPP_INCLUDED
 #define STRESSCORO_DRIVER_HPP_INCLUDED
 
+#include <stresscoro/detail/config.hpp>
+
 #include <stresscoro/adapter.hpp>
 #include <stresscoro/detail/alloc_track.hpp>
 #include <stresscoro/detail/event_log.hpp>
 #include <stresscoro/probe.hpp>
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(STRESSCORO_ASAN)
 extern "C" int __asan_address_is_poisoned(void const volatile* address);
 #endif
-#if defined(__SANITIZE_THREAD__)
+#if defined(STRESSCORO_TSAN)
 extern "C" void __tsan_ignore_thread_begin();
 extern "C" void __tsan_ignore_thread_end();
 #endif
@@ -97,7 +99,7 @@ STRESSCORO_NO_TSAN inline void quiet_add(int& word, int value) noexcept {
 /// While alive, ThreadSanitizer does not see this thread's memory accesses: the
 /// driver's own reads of a frame (done(), use count) must never join a race report.
 struct harness_reads {
-#if defined(__SANITIZE_THREAD__)
+#if defined(STRESSCORO_TSAN)
     harness_reads() noexcept { __tsan_ignore_thread_begin(); }
     ~harness_reads() { __tsan_ignore_thread_end(); }
 #else
@@ -520,7 +522,7 @@ private:
                 detail::find_alloc(reinterpret_cast<std::uintptr_t>(h.address()));
             return e != nullptr && e->freed;
         } else {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(STRESSCORO_ASAN)
             return __asan_address_is_poisoned(h.address()) != 0;
 #else
             return false;

@@ -21,7 +21,9 @@
 #ifndef STRESSCORO_TSAN_FENCE_HPP_INCLUDED
 #define STRESSCORO_TSAN_FENCE_HPP_INCLUDED
 
-#if defined(__SANITIZE_THREAD__) && defined(STRESSCORO_TSAN_FENCE_ANNOTATIONS)
+#include <stresscoro/detail/config.hpp>
+
+#if defined(STRESSCORO_TSAN) && defined(STRESSCORO_TSAN_FENCE_ANNOTATIONS)
 extern "C" void __tsan_acquire(void* address);
 extern "C" void __tsan_release(void* address);
 #define STRESSCORO_TSAN_ACQUIRE(address) __tsan_acquire(const_cast<void*>(static_cast<const volatile void*>(address)))

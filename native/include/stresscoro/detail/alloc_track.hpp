@@ -12,6 +12,8 @@
 #ifndef STRESSCORO_DETAIL_ALLOC_TRACK_HPP_INCLUDED
 #define STRESSCORO_DETAIL_ALLOC_TRACK_HPP_INCLUDED
 
+#include <stresscoro/detail/config.hpp>
+
 #include <stresscoro/detail/event_log.hpp>
 
 #include <atomic>
@@ -21,7 +23,7 @@
 #include <cstring>
 #include <new>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(STRESSCORO_ASAN) || defined(STRESSCORO_TSAN)
 #define STRESSCORO_SANITIZER_HOOKS 1
 // Declared here: GCC ships no sanitizer/allocator_interface.h. Both runtimes export it.
 extern "C" int __sanitizer_install_malloc_and_free_hooks(

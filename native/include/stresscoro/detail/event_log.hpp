@@ -7,9 +7,11 @@
 #ifndef STRESSCORO_DETAIL_EVENT_LOG_HPP_INCLUDED
 #define STRESSCORO_DETAIL_EVENT_LOG_HPP_INCLUDED
 
+#include <stresscoro/detail/config.hpp>
+
 #include <cstdint>
 
-#if defined(__SANITIZE_THREAD__)
+#if defined(STRESSCORO_TSAN)
 #define STRESSCORO_NO_TSAN __attribute__((no_sanitize("thread")))
 #else
 #define STRESSCORO_NO_TSAN
