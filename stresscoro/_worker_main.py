@@ -1,8 +1,14 @@
 """Entry point of a sanitized worker process (run by stresscoro.worker, not by users).
 
-Loads one target module, says hello with its capabilities, then runs encoded schedules
-read from the request pipe until that pipe closes. Keeps imports minimal: this runs
-under a preloaded sanitizer runtime, where every import costs start-up time.
+The process started by the parent is a *zygote*: it loads the target module under the
+preloaded sanitizer runtime once, says hello with its capabilities, then waits for
+"fork" requests on a Unix socket. Each request carries a fresh pair of pipe ends; the
+zygote forks a *runner* that serves schedules over them until the parent closes them
+or the runner dies, and reports the runner's pid and, later, how it ended. A crash thus
+costs a fork (milliseconds), not a new interpreter and a new sanitizer runtime.
+
+The zygote never runs a schedule, so it stays single-threaded: forking it is safe under
+ThreadSanitizer too. Keeps imports minimal: every import costs start-up time.
 """
 
 import ctypes
@@ -12,17 +18,20 @@ import json
 import mmap
 import os
 import signal
+import socket
 import struct
 import sys
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     pr_set_pdeathsig = 1
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
-        pass  # the parent's cleanup and the closed request pipe still end us
+        pass  # the parent's cleanup and the closed pipes still end us
+    if os.getppid() != parent:
+        os._exit(3)  # the parent died before we could ask to die with it
 
 
 def _read_exact(fd: int, n: int) -> bytes:
@@ -40,13 +49,26 @@ def _send(fd: int, payload: bytes) -> None:
     os.write(fd, struct.pack("<I", len(payload)) + payload)
 
 
+def _serve(lib, ffi, shared, words: int, request_fd: int, reply_fd: int) -> None:
+    """The runner: run encoded schedules until the request pipe closes."""
+    while True:
+        try:
+            (size,) = struct.unpack("<I", _read_exact(request_fd, 4))
+            payload = bytearray(_read_exact(request_fd, size))
+        except EOFError:
+            break
+        ops = ffi.from_buffer("int[]", payload)
+        rc = lib.stresscoro_run(ops, size // 4, shared, words)
+        _send(reply_fd, struct.pack("<i", rc))
+    sys.stderr.flush()
+    os._exit(0)  # skip interpreter teardown: sanitizers find nothing useful there
+
+
 def main() -> None:
-    module_path, module_name, shared_path, request_fd, reply_fd, parent, cffi_dir = sys.argv[1:8]
+    module_path, module_name, shared_path, control_fd, parent, cffi_dir = sys.argv[1:7]
     sys.path.insert(0, cffi_dir)  # site is off (-S); the module needs only _cffi_backend
-    request_fd, reply_fd = int(request_fd), int(reply_fd)
-    _die_with_parent()
-    if os.getppid() != int(parent):
-        os._exit(3)  # the parent died before we could ask to die with it
+    _die_with_parent(int(parent))
+    control = socket.socket(fileno=int(control_fd))
     loader = importlib.machinery.ExtensionFileLoader(module_name, module_path)
     spec = importlib.util.spec_from_file_location(module_name, module_path, loader=loader)
     module = importlib.util.module_from_spec(spec)
@@ -62,18 +84,28 @@ def main() -> None:
         "capabilities": lib.stresscoro_capabilities(),
         "describe": json.loads(ffi.string(lib.stresscoro_describe()).decode()),
     }
-    _send(reply_fd, json.dumps(hello).encode())
+    control.sendall(json.dumps(hello).encode() + b"\n")
+    zygote = os.getpid()
     while True:
         try:
-            (size,) = struct.unpack("<I", _read_exact(request_fd, 4))
-            payload = bytearray(_read_exact(request_fd, size))
-        except EOFError:
+            msg, fds, _, _ = socket.recv_fds(control, 16, 2)
+        except OSError:
             break
-        ops = ffi.from_buffer("int[]", payload)
-        rc = lib.stresscoro_run(ops, size // 4, shared, words)
-        _send(reply_fd, struct.pack("<i", rc))
+        if not msg or len(fds) != 2:
+            break
+        request_fd, reply_fd = fds
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            _die_with_parent(zygote)
+            _serve(lib, ffi, shared, words, request_fd, reply_fd)
+        os.close(request_fd)
+        os.close(reply_fd)
+        control.sendall(f"pid {pid}\n".encode())
+        _, status = os.waitpid(pid, 0)
+        control.sendall(f"exit {status}\n".encode())
     sys.stderr.flush()
-    os._exit(0)  # skip interpreter teardown: sanitizers find nothing useful there
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import mmap
 import os
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -65,11 +66,15 @@ class RawOutcome:
 
 
 class SanitizedWorker:
-    """A persistent process with the target module loaded under its sanitizer runtime.
+    """A target module loaded under its sanitizer runtime, serving schedules.
+
+    Two processes: a *zygote* that loads the module once and forks, and a *runner*
+    forked from it that runs schedules. A crash, hang or memory-cap kill costs the
+    runner only; the next run() forks a new one in milliseconds.
 
     Invariants: at most one schedule in flight; after a crash, hang or memory-cap kill
-    the whole process tree is gone and reaped before run() returns, and the next run()
-    starts a fresh process; close() leaves no process behind.
+    the runner and its children are gone and reaped before run() returns; close() leaves
+    no process behind (the whole session is killed and the zygote reaped).
     """
 
     def __init__(self, build: Build, *, timeout_s: float = 10.0, memory_mb: int = 4096,
@@ -80,13 +85,16 @@ class SanitizedWorker:
         self.memory_mb = memory_mb
         self.capabilities = 0
         self.description: dict = {}
-        self.starts = 0
-        self.last_start_s = 0.0
+        self.starts = 0  # runners forked, the first one included
+        self.last_start_s = 0.0  # seconds the last runner took to be ready
         self._extra_env = env or {}
         # Unsymbolized reports are several times cheaper; frames then read module+offset,
         # which is stable within one build and good enough to tell findings apart.
         self.symbolize = symbolize
-        self._proc: psutil.Popen | None = None
+        self._zygote: psutil.Popen | None = None
+        self._control: socket.socket | None = None
+        self._control_buf = b""
+        self._runner: psutil.Process | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="stresscoro-worker-")
         self._shared_words = HEADER_WORDS + EVENT_WORDS * event_capacity
         shm_root = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
@@ -103,18 +111,25 @@ class SanitizedWorker:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        """The runner's pid (None between a crash and the next run)."""
+        return self._runner.pid if self._runner else None
 
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._zygote is not None and self._zygote.poll() is None and self._runner is not None
 
     def start(self) -> None:
+        """Start the zygote if needed, then fork a runner if none is alive."""
         if self.alive():
             return
-        self._reap()
         t0 = time.perf_counter()
-        request_r, self._request_w = os.pipe()
-        self._reply_r, reply_w = os.pipe()
+        if self._zygote is None or self._zygote.poll() is not None:
+            self._kill()
+            self._start_zygote()
+        self._fork_runner()
+        self.last_start_s = time.perf_counter() - t0
+
+    def _start_zygote(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(os.environ)
         env.update(SANITIZER_ENV)
         if not self.symbolize:
@@ -133,17 +148,16 @@ class SanitizedWorker:
         self._stderr = open(self._stderr_path, "ab")
         main = Path(__file__).with_name("_worker_main.py")
         argv = [_real_python(), "-S", "-E", str(main), str(self.build.module_path),
-                self.build.module_name, self._shared_path, str(request_r), str(reply_w),
+                self.build.module_name, self._shared_path, str(theirs.fileno()),
                 str(os.getpid()), _cffi_backend_dir()]
         try:
-            self._proc = psutil.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._stderr,
-                                      stderr=self._stderr, env=env, pass_fds=(request_r, reply_w),
-                                      start_new_session=True)
+            self._zygote = psutil.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._stderr,
+                                        stderr=self._stderr, env=env, pass_fds=(theirs.fileno(),),
+                                        start_new_session=True)
         finally:
-            os.close(request_r)
-            os.close(reply_w)
-        self.starts += 1
-        hello = self._read_message(timeout=max(30.0, self.timeout_s))
+            theirs.close()
+        self._control, self._control_buf = ours, b""
+        hello = self._control_line(timeout=max(30.0, self.timeout_s))
         if hello is None:
             text = self._take_stderr(0)
             self._kill()
@@ -153,7 +167,25 @@ class SanitizedWorker:
         info = json.loads(hello)
         self.capabilities = info["capabilities"]
         self.description = info["describe"]
-        self.last_start_s = time.perf_counter() - t0
+
+    def _fork_runner(self) -> None:
+        request_r, self._request_w = os.pipe()
+        self._reply_r, reply_w = os.pipe()
+        try:
+            socket.send_fds(self._control, [b"fork"], [request_r, reply_w])
+        except OSError:
+            pass  # the zygote is gone; the read below says so
+        finally:
+            os.close(request_r)
+            os.close(reply_w)
+        line = self._control_line(timeout=max(30.0, self.timeout_s))
+        if line is None or not line.startswith("pid "):
+            text = self._take_stderr(0)
+            self._kill()
+            raise WorkerError(f"worker for {self.build.module_name} could not fork a runner. "
+                              f"Its output:\n{text.strip() or '(nothing)'}")
+        self._runner = psutil.Process(int(line.split()[1]))
+        self.starts += 1
 
     def close(self) -> None:
         self._kill()
@@ -193,20 +225,19 @@ class SanitizedWorker:
         try:
             os.write(self._request_w, struct.pack("<I", len(payload)) + payload)
         except BrokenPipeError:
-            pass  # it died between runs; the read below reports the crash
+            pass  # it died between runs; the wait below reports the crash
         status, detail = "ok", ""
-        reply = self._read_message(timeout=self.timeout_s, supervise=True)
+        reply = self._wait_reply()
         elapsed = time.perf_counter() - t0
-        if isinstance(reply, str):  # a supervision verdict: hang or memory
-            status, detail = reply, self._verdict_detail(reply)
-            self._kill()
-            reply = None
         rc = 0
         exit_code = sig = None
-        if reply is None and status == "ok":
+        if isinstance(reply, str):  # a supervision verdict: hang or memory
+            status, detail = reply, self._verdict_detail(reply)
+            self._kill_runner()
+        elif reply is None:
             status = "crashed"
-            exit_code, sig = self._wait_exit()
-        elif reply is not None:
+            exit_code, sig = self._runner_exit()
+        else:
             (rc,) = struct.unpack("<i", reply)
             if rc != 0:
                 status, detail = "harness-error", RUN_ERRORS.get(rc, f"driver error {rc}")
@@ -232,74 +263,117 @@ class SanitizedWorker:
             return f"no answer within {self.timeout_s:g} s; process tree killed"
         return f"resident memory above {self.memory_mb} MiB; process tree killed"
 
-    def _read_message(self, timeout: float, supervise: bool = False) -> bytes | str | None:
-        """A framed reply; None if the worker died; "hang"/"memory" from supervision."""
-        deadline = time.monotonic() + timeout
-        buf = b""
-        need = 4
-        size = None
+    def _wait_reply(self) -> bytes | str | None:
+        """The runner's framed reply; None if it died (the zygote says so on the control
+        socket); "hang" or "memory" when supervision gives up on it."""
+        deadline = time.monotonic() + self.timeout_s
+        buf, need, size = b"", 4, None
         slice_s = 0.005
+        watched = [self._reply_r, self._control]
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                return "hang" if supervise else None
-            ready, _, _ = select.select([self._reply_r], [], [], min(slice_s, left))
+                return "hang"
+            ready, _, _ = select.select(watched, [], [], min(slice_s, left))
             if not ready:
                 slice_s = min(slice_s * 2, 0.05)
-                if supervise and slice_s >= 0.02 and self._over_memory():
+                if slice_s >= 0.02 and self._over_memory():
                     return "memory"
-                if self._proc is not None and self._proc.poll() is not None:
-                    # Exited; drain whatever it managed to write first.
-                    ready = select.select([self._reply_r], [], [], 0)[0]
-                    if not ready:
-                        return None
-                else:
-                    continue
-            chunk = os.read(self._reply_r, need - len(buf))
+                continue
+            if self._reply_r in ready:
+                chunk = os.read(self._reply_r, need - len(buf))
+                if not chunk:
+                    return None
+                buf += chunk
+                if len(buf) == need:
+                    if size is None:
+                        (size,) = struct.unpack("<I", buf)
+                        buf, need = b"", size
+                    else:
+                        return buf
+            elif self._control in ready:
+                return None  # the zygote reports the runner's end
+
+    def _control_line(self, timeout: float) -> str | None:
+        """One line from the zygote, or None if it died or said nothing in time."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._control_buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._control is None:
+                return None
+            ready, _, _ = select.select([self._control], [], [], min(left, 0.1))
+            if not ready:
+                if self._zygote is not None and self._zygote.poll() is not None:
+                    return None
+                continue
+            chunk = self._control.recv(4096)
             if not chunk:
                 return None
-            buf += chunk
-            if len(buf) == need:
-                if size is None:
-                    (size,) = struct.unpack("<I", buf)
-                    buf, need = b"", size
-                    if size == 0:
-                        return b""
-                else:
-                    return buf
+            self._control_buf += chunk
+        line, _, self._control_buf = self._control_buf.partition(b"\n")
+        return line.decode()
 
     def _over_memory(self) -> bool:
-        # The worker itself only: its children are short-lived symbolizers, and
+        # The runner itself only: its children are short-lived symbolizers, and
         # walking /proc for them costs more than a whole schedule.
-        if self._proc is None:
+        if self._runner is None:
             return False
         try:
-            rss = self._proc.memory_info().rss
+            rss = self._runner.memory_info().rss
         except psutil.Error:
             return False
         return rss > self.memory_mb * 1024 * 1024
 
-    def _wait_exit(self) -> tuple[int | None, str | None]:
-        try:
-            code = self._proc.wait(timeout=10)
-        except psutil.TimeoutExpired:
-            self._kill()
+    def _runner_exit(self) -> tuple[int | None, str | None]:
+        """How the runner ended, as the zygote saw it through waitpid."""
+        line = self._control_line(timeout=10)
+        self._drop_runner()
+        if line is None or not line.startswith("exit "):
+            self._kill()  # the zygote itself is gone or stuck: start over next time
             return None, "SIGKILL"
-        finally:
-            self._kill()  # reap any children it left (a symbolizer, say)
-        if code is not None and code < 0:
+        status = int(line.split()[1])
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
             return None, signal.Signals(-code).name
         return code, None
 
-    def _kill(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
+    def _kill_runner(self) -> None:
+        """Kill the runner and whatever it started; the zygote reaps it and says so."""
+        runner = self._runner
+        if runner is not None:
             try:
-                tree = [*proc.children(recursive=True), proc]
+                tree = [*runner.children(recursive=True), runner]
             except psutil.Error:
-                tree = [proc]
+                tree = [runner]
+            for p in tree:
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(tree[:-1], timeout=5)
+        self._runner_exit()
+
+    def _drop_runner(self) -> None:
+        self._runner = None
+        for fd in (self._request_w, self._reply_r):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._request_w = self._reply_r = -1
+
+    def _kill(self) -> None:
+        """Kill the whole session (zygote, runner, their children) and reap it."""
+        zygote, self._zygote = self._zygote, None
+        self._drop_runner()
+        if zygote is not None:
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
+                tree = [*zygote.children(recursive=True), zygote]
+            except psutil.Error:
+                tree = [zygote]
+            try:
+                os.killpg(zygote.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
             for p in tree:
@@ -309,19 +383,12 @@ class SanitizedWorker:
                     pass
             psutil.wait_procs(tree, timeout=5)
             try:
-                proc.wait(timeout=5)
+                zygote.wait(timeout=5)
             except (psutil.Error, ChildProcessError):
                 pass
-        self._reap()
-
-    def _reap(self) -> None:
-        for fd in (self._request_w, self._reply_r):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self._request_w = self._reply_r = -1
+        if self._control is not None:
+            self._control.close()
+            self._control = None
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None

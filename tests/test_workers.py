@@ -89,14 +89,16 @@ def _wait_gone(proc: psutil.Process, timeout_s: float) -> bool:
 
 
 def _wait_for_worker(parent: psutil.Process, timeout_s: float = 30.0) -> psutil.Process:
-    """The stresscoro worker under `parent`, once it has exec'd (the first build compiles)."""
+    """The runner under `parent`: the schedule-running process forked by the worker's
+    zygote, once both exist (the first build compiles first)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for p in parent.children(recursive=True):
             try:
-                if any(WORKER_MAIN in arg for arg in p.cmdline()):
+                if (any(WORKER_MAIN in arg for arg in p.cmdline())
+                        and any(WORKER_MAIN in arg for arg in p.parent().cmdline())):
                     return p
-            except psutil.Error:
+            except (psutil.Error, AttributeError):
                 continue
         if not parent.is_running():
             break
