@@ -2,7 +2,7 @@
 // stresscoro: kind=task
 // stresscoro: bug_class=copy-owning-task
 // stresscoro: expected=heap-use-after-free
-// stresscoro: sanitizers=asan,none
+// stresscoro: sanitizers=asan
 // stresscoro: twin=task
 // stresscoro: summary=owning task whose copy shares the raw handle
 #include "families.hpp"

@@ -2,7 +2,7 @@
 // stresscoro: kind=task
 // stresscoro: bug_class=final-never-destroy
 // stresscoro: expected=heap-use-after-free
-// stresscoro: sanitizers=asan,none
+// stresscoro: sanitizers=asan
 // stresscoro: twin=task
 // stresscoro: summary=suspend_never at final suspend, and the wrapper destroys too
 #include "families.hpp"

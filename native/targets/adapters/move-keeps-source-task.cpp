@@ -2,7 +2,7 @@
 // stresscoro: kind=task
 // stresscoro: bug_class=move-keeps-source
 // stresscoro: expected=heap-use-after-free
-// stresscoro: sanitizers=asan,none
+// stresscoro: sanitizers=asan
 // stresscoro: twin=task
 // stresscoro: summary=move constructor that leaves the source owning
 #include "families.hpp"

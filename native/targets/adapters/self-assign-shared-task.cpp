@@ -2,7 +2,7 @@
 // stresscoro: kind=shared_task
 // stresscoro: bug_class=copy-assign-self
 // stresscoro: expected=heap-use-after-free
-// stresscoro: sanitizers=asan,none
+// stresscoro: sanitizers=asan
 // stresscoro: twin=shared-task
 // stresscoro: summary=copy assignment releases before it acquires
 #include "families.hpp"
