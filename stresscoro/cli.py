@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import sys
+import time
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a command killed by SIGPIPE
@@ -153,7 +154,7 @@ def _targets(args) -> int:
 
 def _replay(args) -> int:
     from . import schedule as sched
-    from .session import replay
+    from .session import TargetSession
     from .targets import from_adapter, get
 
     try:
@@ -178,7 +179,11 @@ def _replay(args) -> int:
     else:
         target = get(args.target or s.target)
     sanitizer = args.sanitizer or target.sanitizers[0]
-    outcome, elapsed = replay(s, target, sanitizer, compiler=args.compiler, timeout_s=args.timeout)
+    t0 = time.perf_counter()
+    with TargetSession(target, sanitizer, compiler=args.compiler, timeout_s=args.timeout) as session:
+        outcome = session.run(s)
+        names = session.factory_names
+    elapsed = time.perf_counter() - t0
     result = {
         "target": target.name,
         "sanitizer": sanitizer,
@@ -193,18 +198,18 @@ def _replay(args) -> int:
     if args.json:
         _write_json({"results": [result]}, args.json)
     if args.json != "-":
-        _print_outcome(s, target.name, sanitizer, outcome)
+        _print_outcome(s, target.name, sanitizer, outcome, names)
     return EXIT_FINDINGS if outcome.findings else EXIT_CLEAN
 
 
-def _print_outcome(s, target: str, sanitizer: str, outcome) -> None:
+def _print_outcome(s, target: str, sanitizer: str, outcome, names: list[str]) -> None:
     n = len(outcome.findings)
     print(f"{target} under {sanitizer}: {'clean' if not n else f'{n} finding' + 's' * (n > 1)}")
     print(f"  schedule ({len(s.ops)} ops):")
-    for i, line in enumerate(s.render()):
+    for i, line in enumerate(s.render(names)):
         print(f"    {i:>3}  {line}")
     for f in outcome.findings:
-        print(f"  {f.kind} {f.where(s)}")
+        print(f"  {f.kind} {f.where(s, names)}")
         print(f"    {f.summary}")
         if f.location:
             print(f"    at {f.location}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 
 from .schedule import Schedule
 from .worker import RawOutcome
@@ -38,19 +39,20 @@ class Finding:
     def signature(self) -> tuple[str, str]:
         return (self.kind, self.location)
 
-    def where(self, schedule: Schedule) -> str:
+    def where(self, schedule: Schedule, factory_names: Sequence[str] = ()) -> str:
         if self.op_index is None:
             return "at an unknown op"
-        text = self._op_text(self.op_index, schedule)
+        text = self._op_text(self.op_index, schedule, factory_names)
         for other in self.related_ops:
-            text += f", racing with {self._op_text(other, schedule).removeprefix('at ').removeprefix('in ')}"
+            other_text = self._op_text(other, schedule, factory_names)
+            text += f", racing with {other_text.removeprefix('at ').removeprefix('in ')}"
         return text
 
     @staticmethod
-    def _op_text(index: int, schedule: Schedule) -> str:
+    def _op_text(index: int, schedule: Schedule, factory_names: Sequence[str]) -> str:
         if index >= len(schedule.ops):
             return "in the end-of-schedule drops"
-        return f"at op {index} ({schedule.ops[index].render()})"
+        return f"at op {index} ({schedule.ops[index].render(factory_names)})"
 
     def to_json(self) -> dict:
         return {
@@ -87,7 +89,7 @@ class Outcome:
         lines = []
         for i, f in enumerate(self.findings):
             lead = "stresscoro finding:" if i == 0 else "also:"
-            lines.append(f"{lead} {f.kind} {f.where(schedule)}")
+            lines.append(f"{lead} {f.kind} {f.where(schedule, factory_names)}")
             lines.append(f"    {f.summary}")
             if f.location:
                 lines.append(f"    at {f.location}")
