@@ -219,7 +219,7 @@ class SanitizedWorker:
         if not self.alive():
             self.start()
         self._reset_shared()
-        offset = self._stderr_path.stat().st_size
+        offset = os.fstat(self._stderr.fileno()).st_size
         payload = struct.pack(f"<{len(encoded)}i", *encoded)
         t0 = time.perf_counter()
         try:
@@ -242,9 +242,12 @@ class SanitizedWorker:
             if rc != 0:
                 status, detail = "harness-error", RUN_ERRORS.get(rc, f"driver error {rc}")
         header = self._header()
+        # Most runs write nothing: read the file only when it grew.
+        grew = status != "ok" or (self._stderr is not None
+                                  and os.fstat(self._stderr.fileno()).st_size > offset)
         return RawOutcome(
             status=status,
-            stderr=self._take_stderr(offset),
+            stderr=self._take_stderr(offset) if grew else "",
             events=self._events(header),
             op_in_flight=header[HW_OP_IN_FLIGHT],
             thread_in_flight=header[HW_THREAD_IN_FLIGHT],

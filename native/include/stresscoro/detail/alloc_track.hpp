@@ -44,6 +44,9 @@ struct alloc_entry {
 inline constexpr std::size_t alloc_table_size = std::size_t{1} << 15;
 inline alloc_entry g_allocs[alloc_table_size];
 inline std::size_t g_alloc_live = 0;
+// Indices of the table entries this schedule used, so finishing touches only those.
+inline std::size_t g_used[alloc_table_size];
+inline std::size_t g_used_count = 0;
 // The op whose allocations are being counted, or -1 between ops.
 inline std::atomic<int> g_armed_op{-1};
 inline std::atomic<int> g_armed_thread{0};
@@ -73,6 +76,7 @@ STRESSCORO_NO_TSAN inline void record_alloc(const volatile void* ptr, std::size_
     }
     for (std::size_t i = alloc_slot(address);; i = (i + 1) & (alloc_table_size - 1)) {
         if (g_allocs[i].address <= 1) {
+            if (g_allocs[i].address == 0) g_used[g_used_count++] = i;
             g_allocs[i] = alloc_entry{address, static_cast<long long>(size), op, false};
             ++g_alloc_live;
             break;
@@ -130,7 +134,8 @@ inline constexpr bool own_allocator = true;
 /// Report every tracked block still allocated as a leak, release the quarantine,
 /// and empty the table for the next schedule.
 STRESSCORO_NO_TSAN inline void finish_alloc_tracking(long long end_op) noexcept {
-    for (auto& e : g_allocs) {
+    for (std::size_t k = 0; k < g_used_count; ++k) {
+        alloc_entry& e = g_allocs[g_used[k]];
         if (e.address > 1) {
             if (!e.freed) {
                 log_event(ev_leak, end_op, 0, static_cast<long long>(e.address), e.size, e.op);
@@ -140,7 +145,9 @@ STRESSCORO_NO_TSAN inline void finish_alloc_tracking(long long end_op) noexcept 
         }
         e = alloc_entry{0, 0, 0, false};
     }
+    g_used_count = 0;
     g_alloc_live = 0;
+    g_table_full = false;
 }
 
 }  // namespace stresscoro::detail
