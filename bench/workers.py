@@ -103,12 +103,14 @@ def cold_start_ms(target, sanitizer: str) -> float:
     return statistics.median(times)
 
 
-def crash_to_ready_ms(sanitizer: str) -> tuple[float, float]:
-    """Medians of (crashing run, next clean run) in ms."""
+def crash_to_ready_ms(sanitizer: str, symbolize: bool = True) -> tuple[float, float]:
+    """Medians of (crashing run, next clean run) in ms. Campaigns search with
+    symbolize=False and symbolize only each minimal schedule's final re-run."""
     crash_s = Schedule(target="misbehave", ops=(make(0, factory=SEGFAULT), op("resume", 0)))
     fine_s = Schedule(target="misbehave", ops=(make(0, factory=FINE), op("resume", 0)))
     crash_times, ready_times = [], []
-    with TargetSession(from_adapter(MISBEHAVE), sanitizer, timeout_s=60) as session:
+    with TargetSession(from_adapter(MISBEHAVE), sanitizer, timeout_s=60,
+                       symbolize=symbolize) as session:
         first = session.run(fine_s)
         if not first.ok:
             raise RuntimeError(f"misbehave 'fine' is not clean under {sanitizer}: {first.findings}")
@@ -158,6 +160,7 @@ def main() -> int:
         try:
             cold = cold_start_ms(shared, sanitizer)
             crash, ready = crash_to_ready_ms(sanitizer)
+            quick_crash, quick_ready = crash_to_ready_ms(sanitizer, symbolize=False)
             rate = schedules_per_s(shared, sanitizer, schedule)
         except (BuildError, WorkerError) as e:
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -165,17 +168,17 @@ def main() -> int:
                   f"{first_line}\n", file=sys.stderr)
             skipped.append(sanitizer)
             continue
-        rows.append((sanitizer, cold, crash, ready, rate))
+        rows.append((sanitizer, cold, crash, ready, quick_crash + quick_ready, rate))
 
     print()
     print(f"{'sanitizer':<10}{'cold start':>12}{'crash run':>12}{'next run':>12}"
-          f"{'crash->ready':>14}{'schedules/s':>14}")
-    for sanitizer, cold, crash, ready, rate in rows:
+          f"{'crash->ready':>14}{'unsymbolized':>14}{'schedules/s':>14}")
+    for sanitizer, cold, crash, ready, quick, rate in rows:
         print(f"{sanitizer:<10}{cold:>9.1f} ms{crash:>9.1f} ms{ready:>9.1f} ms"
-              f"{crash + ready:>11.1f} ms{rate:>14.0f}")
+              f"{crash + ready:>11.1f} ms{quick:>11.1f} ms{rate:>14.0f}")
     print()
-    parts = [f"{s}: start {c:.0f} ms, crash->ready {cr + r:.0f} ms, {rate:.0f} sched/s"
-             for s, c, cr, r, rate in rows]
+    parts = [f"{s}: start {c:.0f} ms, crash->ready {cr + r:.0f} ms ({q:.0f} ms unsymbolized), "
+             f"{rate:.0f} sched/s" for s, c, cr, r, q, rate in rows]
     summary = "; ".join(parts) if parts else "nothing measured"
     if skipped:
         summary += f"; SKIPPED: {', '.join(skipped)}"
