@@ -269,6 +269,9 @@ def _run_python(rep: Reproducer, finding: Finding) -> str | None:
             cwd=rep.python.parent)
     except subprocess.TimeoutExpired:
         return "hang"
+    if "No module named pytest" in proc.stderr:
+        rep.notes.append(f"pytest is not installed for {sys.executable}; pip install pytest")
+        return None
     if proc.returncode != 1:
         return None
     m = re.search(r"^E\s+AssertionError: stresscoro finding: (\S+)", proc.stdout, re.M)
