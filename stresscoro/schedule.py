@@ -225,7 +225,7 @@ class Schedule:
             after.append(dict(state))
         return after
 
-    def encode(self, capabilities_mask: int | None = None) -> list[int]:
+    def encode(self) -> list[int]:
         """The compact int array the native driver reads."""
         out = [_MAGIC, VERSION, self.slots, self.threads, len(self.ops)]
         for o in self.ops:
