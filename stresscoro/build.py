@@ -212,6 +212,23 @@ def check_abi(compiler: str, family: str, identity: str) -> None:
     stamp.write_text(identity + "\n")
 
 
+def _include_dirs(options: BuildOptions) -> list[str]:
+    return [str(native_include_dir()), *(os.path.abspath(d) for d in options.include_dirs)]
+
+
+def compile_flags(options: BuildOptions) -> list[str]:
+    """The flags a target's code is compiled with: in the module, and in the standalone
+    C++ reproducers written for it."""
+    return [
+        *_BASE_FLAGS,
+        options.opt,
+        *_SANITIZER_FLAGS[options.sanitizer],
+        *(f"-I{d}" for d in _include_dirs(options)),
+        *(f"-D{d}" for d in options.defines),
+        *options.cxxflags,
+    ]
+
+
 def build_target(adapter: str | os.PathLike, options: BuildOptions = BuildOptions(), name: str | None = None) -> Build:
     """Compile `adapter` into a cffi module under options.sanitizer; reuse a cached build
     when nothing that goes into it changed. Safe when several processes build at once."""
@@ -222,15 +239,8 @@ def build_target(adapter: str | os.PathLike, options: BuildOptions = BuildOption
     identity = _compiler_identity(compiler)
     check_abi(compiler, family, identity)
 
-    include = [str(native_include_dir()), *(os.path.abspath(d) for d in options.include_dirs)]
-    flags = [
-        *_BASE_FLAGS,
-        options.opt,
-        *_SANITIZER_FLAGS[options.sanitizer],
-        *(f"-I{d}" for d in include),
-        *(f"-D{d}" for d in options.defines),
-        *options.cxxflags,
-    ]
+    include = _include_dirs(options)
+    flags = compile_flags(options)
     root = cache_dir() / "modules"
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stresscoro-dep-", dir=root) as tmp:

@@ -72,6 +72,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def adapter_target(args, name: str | None = None):
+    """The target described by --adapter, -I, --define and --cxxflags."""
+    from .targets import from_adapter
+
+    return from_adapter(args.adapter, name=name, include_dirs=tuple(args.include),
+                        defines=tuple(args.define),
+                        cxxflags=tuple(f for group in args.cxxflags for f in shlex.split(group)))
+
+
 def _target_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("your own library")
     g.add_argument("--adapter", metavar="FILE",
@@ -155,7 +164,7 @@ def _targets(args) -> int:
 def _replay(args) -> int:
     from . import schedule as sched
     from .session import TargetSession
-    from .targets import from_adapter, get
+    from .targets import get
 
     try:
         s = sched.load(args.file)
@@ -172,12 +181,7 @@ def _replay(args) -> int:
     except (OSError, UnicodeDecodeError) as e:
         raise ScheduleFileError("cannot read the schedule", (
             f"{args.file!r}: {e}; pass a readable UTF-8 JSON schedule file")) from None
-    if args.adapter:
-        target = from_adapter(args.adapter, name=s.target, include_dirs=tuple(args.include),
-                              defines=tuple(args.define),
-                              cxxflags=tuple(f for g in args.cxxflags for f in shlex.split(g)))
-    else:
-        target = get(args.target or s.target)
+    target = adapter_target(args, name=s.target) if args.adapter else get(args.target or s.target)
     sanitizer = args.sanitizer or target.sanitizers[0]
     t0 = time.perf_counter()
     with TargetSession(target, sanitizer, compiler=args.compiler, timeout_s=args.timeout) as session:

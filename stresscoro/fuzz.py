@@ -6,14 +6,13 @@ import concurrent.futures
 import dataclasses
 import multiprocessing
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
 
 from . import targets as targets_mod
 from .build import BuildError
-from .cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, _write_json
+from .cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, _write_json, adapter_target
 from .runner import CampaignResult, broken_rule, run_campaign
 from .worker import WorkerError
 
@@ -58,9 +57,7 @@ def _run_job(job: Job, options: dict) -> CampaignResult | str:
 def run_suite(args) -> int:
     chosen = [targets_mod.get(name) for name in args.targets]
     if args.adapter:
-        chosen.append(targets_mod.from_adapter(
-            args.adapter, include_dirs=tuple(args.include), defines=tuple(args.define),
-            cxxflags=tuple(flag for group in args.cxxflags for flag in shlex.split(group))))
+        chosen.append(adapter_target(args))
     chosen = chosen or targets_mod.builtin_targets()
     jobs = [Job(t, s) for t in chosen for s in ([args.sanitizer] if args.sanitizer else t.sanitizers)]
     profile = _profile(args.profile)

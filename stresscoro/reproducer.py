@@ -12,7 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .build import _SANITIZER_FLAGS, DEFAULT_OPT, native_include_dir, resolve_compiler
+from .build import BuildOptions, compile_flags, resolve_compiler
 from .oracle import Finding, parse_sanitizer_report
 from .schedule import Op, Schedule
 from .targets import Target
@@ -50,11 +50,11 @@ def reproducer_sanitizer(sanitizer: str, finding: Finding) -> str:
     return sanitizer
 
 
-def build_command(target: Target, sanitizer: str, cpp: Path, exe: Path, compiler: str | None = None) -> str:
-    cxx, _ = resolve_compiler(compiler)
-    flags = ["-std=c++20", "-g", DEFAULT_OPT, *_SANITIZER_FLAGS[sanitizer],
-             f"-I{native_include_dir()}", *(f"-I{os.path.abspath(d)}" for d in target.include_dirs),
-             *(f"-D{d}" for d in target.defines), *target.cxxflags]
+def build_command(options: BuildOptions, cpp: Path, exe: Path) -> str:
+    """A shell command that compiles `cpp` exactly as the target's module was compiled
+    (with options.sanitizer), links it and runs it."""
+    cxx, _ = resolve_compiler(options.compiler)
+    flags = compile_flags(options)
     return f"{shlex.join([cxx, *flags, str(cpp), '-o', str(exe), '-lpthread'])} && {shlex.quote(str(exe))}"
 
 
@@ -202,11 +202,11 @@ def _op_python(o: Op) -> str:
     return f"op({o.name!r}, {args}{thread})"
 
 
-def write(schedule: Schedule, target: Target, sanitizer: str, finding: Finding,
-          factory_names: list[str], out_dir: Path, compiler: str | None = None,
-          index: int = 1) -> Reproducer:
-    """Write the schedule, the pytest file and the C++ program; `index` numbers the
-    findings of one kind in one campaign."""
+def write(schedule: Schedule, target: Target, options: BuildOptions, finding: Finding,
+          factory_names: list[str], out_dir: Path, index: int = 1) -> Reproducer:
+    """Write the schedule, the pytest file and the C++ program for a finding made under
+    the build `options`; `index` numbers the findings of one kind in one campaign."""
+    sanitizer = options.sanitizer
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = stem_for(target, sanitizer, finding, index)
     cpp = (out_dir / f"{stem}.cpp").resolve()
@@ -218,7 +218,7 @@ def write(schedule: Schedule, target: Target, sanitizer: str, finding: Finding,
     py.write_text(render_python(schedule, target, sanitizer, finding))
     rep = Reproducer(cpp=cpp, python=py, schedule=sched_file)
     try:
-        line = build_command(target, repro_san, cpp, exe, compiler)
+        line = build_command(dataclasses.replace(options, sanitizer=repro_san), cpp, exe)
         cpp.write_text(render_cpp(schedule, target, repro_san, finding, factory_names, line))
     except NotImplementedError as e:
         cpp.write_text(f"// stresscoro could not write a C++ reproducer: {e}\n")

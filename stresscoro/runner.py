@@ -224,8 +224,8 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
         per_kind: dict[str, int] = {}
         for bug in bugs:
             per_kind[bug.finding.kind] = per_kind.get(bug.finding.kind, 0) + 1
-            bug.reproducer = reproducer.write(bug.schedule, target, sanitizer, bug.finding,
-                                              bug.factory_names, out_dir, compiler,
+            bug.reproducer = reproducer.write(bug.schedule, target, search.options, bug.finding,
+                                              bug.factory_names, out_dir,
                                               index=per_kind[bug.finding.kind])
             if verify:
                 reproducer.verify(bug.reproducer, bug.finding)

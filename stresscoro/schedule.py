@@ -196,7 +196,15 @@ class Schedule:
 
     def simulate(self) -> list[dict[int, SlotState]]:
         """Slot states after each op, mirroring the driver; raises InvalidSchedule when
-        an op uses a slot held by another thread."""
+        an op uses a slot held by another thread. Computed once: validation and the
+        oracle both need it for every example."""
+        cached = self.__dict__.get("_states")
+        if cached is None:
+            cached = self._simulate()
+            object.__setattr__(self, "_states", cached)
+        return cached
+
+    def _simulate(self) -> list[dict[int, SlotState]]:
         state: dict[int, SlotState] = {}
         after: list[dict[int, SlotState]] = []
         for i, o in enumerate(self.ops):

@@ -342,18 +342,9 @@ class SanitizedWorker:
 
     def _kill_runner(self) -> None:
         """Kill the runner and whatever it started; the zygote reaps it and says so."""
-        runner = self._runner
-        if runner is not None:
-            try:
-                tree = [*runner.children(recursive=True), runner]
-            except psutil.Error:
-                tree = [runner]
-            for p in tree:
-                try:
-                    p.kill()
-                except psutil.Error:
-                    pass
-            psutil.wait_procs(tree[:-1], timeout=5)
+        if self._runner is not None:
+            tree = _kill_tree(self._runner)
+            psutil.wait_procs(tree[:-1], timeout=5)  # the runner itself is the zygote's to reap
         self._runner_exit()
 
     def _drop_runner(self) -> None:
@@ -371,19 +362,11 @@ class SanitizedWorker:
         zygote, self._zygote = self._zygote, None
         self._drop_runner()
         if zygote is not None:
+            tree = _kill_tree(zygote)  # enumerated before anything dies and gets reparented
             try:
-                tree = [*zygote.children(recursive=True), zygote]
-            except psutil.Error:
-                tree = [zygote]
-            try:
-                os.killpg(zygote.pid, signal.SIGKILL)
+                os.killpg(zygote.pid, signal.SIGKILL)  # and whatever escaped the enumeration
             except (ProcessLookupError, PermissionError):
                 pass
-            for p in tree:
-                try:
-                    p.kill()
-                except psutil.Error:
-                    pass
             psutil.wait_procs(tree, timeout=5)
             try:
                 zygote.wait(timeout=5)
@@ -414,6 +397,20 @@ class SanitizedWorker:
                 return f.read().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
+
+
+def _kill_tree(root: psutil.Process) -> list[psutil.Process]:
+    """SIGKILL `root` and all its descendants; returns them, root last."""
+    try:
+        tree = [*root.children(recursive=True), root]
+    except psutil.Error:
+        tree = [root]
+    for p in tree:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    return tree
 
 
 def _cffi_backend_dir() -> str:
