@@ -10,6 +10,8 @@
 #ifndef STRESSCORO_PROBE_HPP_INCLUDED
 #define STRESSCORO_PROBE_HPP_INCLUDED
 
+#include <stresscoro/adapter.hpp>
+
 #include <concepts>
 #include <coroutine>
 #include <type_traits>
@@ -51,31 +53,14 @@ inline void init_probe(probe_frame& p, int id) noexcept {
     p.m_first_resume_op = -1;
 }
 
-namespace detail {
 template <class T>
-decltype(auto) awaiter_of(T& value) {
-    if constexpr (requires { value.operator co_await(); }) {
-        return value.operator co_await();
-    } else if constexpr (requires { operator co_await(value); }) {
-        return operator co_await(value);
-    } else if constexpr (requires { std::move(value).operator co_await(); }) {
-        return std::move(value).operator co_await();
-    } else {
-        return (value);
-    }
-}
-}  // namespace detail
-
-template <class T>
-concept lvalue_awaitable = requires(T& value) {
-    { detail::awaiter_of(value).await_ready() } -> std::convertible_to<bool>;
-};
+concept lvalue_awaitable = awaitable_from<T, std::coroutine_handle<>, false>;
 
 /// `co_await value` from `probe`: exactly what an awaiting coroutine does, with the
 /// probe recording whether and how often the library resumes it.
-template <lvalue_awaitable T>
+template <bool Rvalue = false, class T>
 void await_from(T& value, probe_frame& probe) {
-    decltype(auto) aw = detail::awaiter_of(value);
+    decltype(auto) aw = detail::awaiter_of<Rvalue>(value);
     if (!aw.await_ready()) {
         using result = decltype(aw.await_suspend(probe.handle()));
         if constexpr (std::is_void_v<result>) {
