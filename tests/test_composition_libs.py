@@ -19,6 +19,7 @@ import pytest
 from stresscoro.build import native_dir
 
 PROGRAMS = Path(__file__).parent / "composition"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 CXX = shutil.which("g++")
 
 # program -> what the seeded build shows: the error line ASan, LeakSanitizer, the library's
@@ -38,6 +39,7 @@ SEEDED = {
     "strictlib_preconditions": "strictlib: precondition failed: m_handle",
     "schedlib_drain": "leak: 1 block(s) allocated by the schedule never freed",
     "looplib_move_assign": "LeakSanitizer: detected memory leaks",
+    "minirace_abandoned_race": "AddressSanitizer: heap-use-after-free",  # examples/minirace
     "restrictlib_await": (COMPILE, "cannot convert ‘coroutine_handle<foreign::promise_type>’"),
 }
 
@@ -50,7 +52,7 @@ def build(tmp_path: Path, program: str, *defines: str) -> tuple[Path, subprocess
     proc = subprocess.run(
         [CXX, "-std=c++20", "-g", "-O1", "-fsanitize=address", "-fno-omit-frame-pointer",
          "-Wall", "-Wextra", "-Werror", f"-I{native_dir() / 'targets'}",
-         f"-I{native_dir() / 'include'}", *defines, str(PROGRAMS / f"{program}.cpp"),
+         f"-I{native_dir() / 'include'}", f"-I{EXAMPLES / 'minirace' / 'include'}", *defines, str(PROGRAMS / f"{program}.cpp"),
          "-o", str(exe)],
         capture_output=True, text=True)
     return exe, proc
