@@ -13,13 +13,13 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import weakref
 from pathlib import Path
 
 import psutil
 
+from . import supervise
 from .build import Build
 
 # Mirrors native/include/stresscoro/detail/event_log.hpp.
@@ -95,14 +95,14 @@ class SanitizedWorker:
         self._control: socket.socket | None = None
         self._control_buf = b""
         self._runner: psutil.Process | None = None
-        self._dir = tempfile.TemporaryDirectory(prefix="stresscoro-worker-")
+        supervise.clean_stale(once=True)
+        self._dir = supervise.owned_dir("worker")
         self._shared_words = HEADER_WORDS + EVENT_WORDS * event_capacity
-        shm_root = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-        fd, self._shared_path = tempfile.mkstemp(prefix="stresscoro-shared-", dir=shm_root)
+        fd, self._shared_path = supervise.owned_file("shared", supervise.shm_dir())
         os.ftruncate(fd, self._shared_words * 8)
         self._shared = mmap.mmap(fd, self._shared_words * 8)
         os.close(fd)
-        self._stderr_path = Path(self._dir.name) / "stderr.txt"
+        self._stderr_path = Path(self._dir) / "stderr.txt"
         self._stderr = None
         self._request_w = self._reply_r = -1
         _live_workers.add(self)
@@ -156,6 +156,7 @@ class SanitizedWorker:
                                         start_new_session=True)
         finally:
             theirs.close()
+        supervise.register_group(self._zygote.pid)
         self._control, self._control_buf = ours, b""
         hello = self._control_line(timeout=max(30.0, self.timeout_s))
         if hello is None:
@@ -192,11 +193,8 @@ class SanitizedWorker:
         if self._shared is not None:
             self._shared.close()
             self._shared = None
-            try:
-                os.unlink(self._shared_path)
-            except FileNotFoundError:
-                pass
-        self._dir.cleanup()
+        supervise.remove_path(self._shared_path)
+        supervise.remove_path(self._dir)
         _live_workers.discard(self)
 
     def __enter__(self) -> "SanitizedWorker":
@@ -276,7 +274,8 @@ class SanitizedWorker:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                return "hang"
+                # A hog that is also slow is still a hog: the cap decides first.
+                return "memory" if self._over_memory() else "hang"
             ready, _, _ = select.select(watched, [], [], min(slice_s, left))
             if not ready:
                 slice_s = min(slice_s * 2, 0.05)
@@ -343,7 +342,7 @@ class SanitizedWorker:
     def _kill_runner(self) -> None:
         """Kill the runner and whatever it started; the zygote reaps it and says so."""
         if self._runner is not None:
-            tree = _kill_tree(self._runner)
+            tree = supervise.kill_tree(self._runner)
             psutil.wait_procs(tree[:-1], timeout=5)  # the runner itself is the zygote's to reap
         self._runner_exit()
 
@@ -362,12 +361,13 @@ class SanitizedWorker:
         zygote, self._zygote = self._zygote, None
         self._drop_runner()
         if zygote is not None:
-            tree = _kill_tree(zygote)  # enumerated before anything dies and gets reparented
+            tree = supervise.kill_tree(zygote)  # enumerated before anything dies and gets reparented
             try:
                 os.killpg(zygote.pid, signal.SIGKILL)  # and whatever escaped the enumeration
             except (ProcessLookupError, PermissionError):
                 pass
             psutil.wait_procs(tree, timeout=5)
+            supervise.forget_group(zygote.pid)
             try:
                 zygote.wait(timeout=5)
             except (psutil.Error, ChildProcessError):
@@ -397,20 +397,6 @@ class SanitizedWorker:
                 return f.read().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
-
-
-def _kill_tree(root: psutil.Process) -> list[psutil.Process]:
-    """SIGKILL `root` and all its descendants; returns them, root last."""
-    try:
-        tree = [*root.children(recursive=True), root]
-    except psutil.Error:
-        tree = [root]
-    for p in tree:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    return tree
 
 
 def _cffi_backend_dir() -> str:
