@@ -184,8 +184,12 @@ def reap_now() -> None:
         groups, paths = list(_groups), list(_paths)
     for pgid in groups:
         kill_group(pgid)
+    for pgid in groups:  # our direct children: reaped, so that their files count as stale
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pgid, 0)
     for path in paths:
         remove_path(path)
+    clean_stale()
 
 
 # -- stop requests ------------------------------------------------------------------------
@@ -328,11 +332,13 @@ def run_bounded(argv: list[str], *, timeout_s: float | None, memory_mb: int | No
                 out, err = proc.communicate()
                 out_parts.append(out or "")
                 err_parts.append(err or "")
+                clean_stale()  # what the killed program's own children had created
                 break
     except BaseException:
         kill_group(proc.pid)
         with contextlib.suppress(Exception):
             proc.communicate(timeout=5)
+            clean_stale()
         raise
     finally:
         forget_group(proc.pid)
