@@ -138,10 +138,11 @@ class Schedule:
         object.__setattr__(self, "ops", tuple(self.ops))
         for i, o in enumerate(self.ops):  # before anything is derived from them
             for f, v in zip(o.spec.fields, o.args):
-                if f in _SLOT_FIELDS | {"to", "factory", "arg"} and v < 0:
-                    raise InvalidSchedule("must be >= 0", index=i, field=f, value=v)
+                if v < 0:
+                    what = "slot" if f in _SLOT_FIELDS else "thread" if f == "to" else f
+                    raise InvalidSchedule(f"{what} must be >= 0", index=i, field=f, value=v)
             if o.thread < 0:
-                raise InvalidSchedule("must be >= 0", index=i, field="thread", value=o.thread)
+                raise InvalidSchedule("thread must be >= 0", index=i, field="thread", value=o.thread)
         if not self.slots:
             used = [s for o in self.ops for s in o.slots()]
             object.__setattr__(self, "slots", max(used, default=0) + 1)
