@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import supervise
+from .outputs import write_text_atomically
 from .build import BuildOptions, compile_flags, resolve_compiler
 from .oracle import Finding, parse_sanitizer_report
 from .schedule import Op, Schedule
@@ -227,18 +228,6 @@ def claim_stem(out_dir: Path, target: Target, sanitizer: str, finding: Finding,
             n += 1
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to a temp file beside `path`, then rename it over `path`: a reader
-    sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write(schedule: Schedule, target: Target, options: BuildOptions, finding: Finding,
           factory_names: list[str], out_dir: Path, index: int = 1, *,
           timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: int = DEFAULT_MEMORY_MB) -> Reproducer:
@@ -254,14 +243,14 @@ def write(schedule: Schedule, target: Target, options: BuildOptions, finding: Fi
     sched_file = (out_dir / f"{stem}.json").resolve()
     exe = out_dir.resolve() / stem
     repro_san = reproducer_sanitizer(sanitizer, finding)
-    write_atomically(sched_file, schedule.dumps())
-    write_atomically(py, render_python(schedule, target, sanitizer, finding, timeout_s, memory_mb))
+    write_text_atomically(sched_file, schedule.dumps())
+    write_text_atomically(py, render_python(schedule, target, sanitizer, finding, timeout_s, memory_mb))
     rep = Reproducer(cpp=cpp, python=py, schedule=sched_file)
     try:
         line = build_command(dataclasses.replace(options, sanitizer=repro_san), cpp, exe)
-        write_atomically(cpp, render_cpp(schedule, target, repro_san, finding, factory_names, line))
+        write_text_atomically(cpp, render_cpp(schedule, target, repro_san, finding, factory_names, line))
     except NotImplementedError as e:
-        write_atomically(cpp, f"// stresscoro could not write a C++ reproducer: {e}\n")
+        write_text_atomically(cpp, f"// stresscoro could not write a C++ reproducer: {e}\n")
         rep.notes.append(str(e))
     return rep
 

@@ -51,12 +51,13 @@ def _files_with(tag: str) -> list[str]:
 class FuzzRun:
     """`stresscoro fuzz --jobs 2` on the built-in suite, watched while it runs."""
 
-    def __init__(self, tmp_path: Path, max_examples: int):
+    def __init__(self, tmp_path: Path, max_examples: int, jobs: int = 2):
+        self.jobs = jobs
         self.tag = os.environ.get(supervise.RUN_TAG_ENV, "t") + uuid.uuid4().hex[:6]
         self.json = tmp_path / "results.json"
         env = dict(os.environ, **{supervise.RUN_TAG_ENV: self.tag})
         self.proc = subprocess.Popen(
-            [str(STRESSCORO), "fuzz", "--jobs", "2", "--seed", "1", "--max-examples", str(max_examples),
+            [str(STRESSCORO), "fuzz", "--jobs", str(jobs), "--seed", "1", "--max-examples", str(max_examples),
              "--json", str(self.json), "--out", str(tmp_path / "out")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
             start_new_session=True)
@@ -100,7 +101,8 @@ class FuzzRun:
         while time.monotonic() < deadline:
             self.sample()
             cmds = self._cmdlines()
-            if ((self.reports() or not reported) and sum(POOL_CHILD in c for c in cmds) >= 2
+            pool = sum(POOL_CHILD in c for c in cmds)
+            if ((self.reports() or not reported) and pool >= (self.jobs if self.jobs > 1 else 0)
                     and any(WORKER_MAIN in c for c in cmds)):
                 return self.reports()
             assert self.proc.poll() is None, "".join(self.lines + self.err)
@@ -148,8 +150,8 @@ class FuzzRun:
 def fuzz_run(tmp_path):
     runs = []
 
-    def start(max_examples: int) -> FuzzRun:
-        runs.append(FuzzRun(tmp_path, max_examples))
+    def start(max_examples: int, jobs: int = 2) -> FuzzRun:
+        runs.append(FuzzRun(tmp_path, max_examples, jobs))
         return runs[-1]
 
     yield start
@@ -158,14 +160,15 @@ def fuzz_run(tmp_path):
     supervise.clean_stale()
 
 
-@pytest.mark.parametrize("signals, code", [
-    ((signal.SIGINT,), 130),
-    ((signal.SIGTERM,), 143),
-    ((signal.SIGINT, signal.SIGINT), 130),
-], ids=["sigint", "sigterm", "double-sigint"])
-def test_an_interrupted_parallel_suite_keeps_its_results_and_leaves_nothing(fuzz_run, signals, code):
+@pytest.mark.parametrize("signals, code, jobs", [
+    ((signal.SIGINT,), 130, 2),
+    ((signal.SIGTERM,), 143, 2),
+    ((signal.SIGINT, signal.SIGINT), 130, 2),
+    ((signal.SIGINT,), 130, 1),
+], ids=["sigint", "sigterm", "double-sigint", "sigint-one-job"])
+def test_an_interrupted_suite_keeps_its_results_and_leaves_nothing(fuzz_run, signals, code, jobs):
     # Campaigns of a few seconds each: some finish before the signal, others are cut short.
-    run = fuzz_run(max_examples=500)
+    run = fuzz_run(max_examples=500, jobs=jobs)
     before = run.wait_until_busy()
     for k, sig in enumerate(signals):
         if k:
