@@ -35,7 +35,7 @@ _NAME = re.compile(r"^stresscoro-(?:shared|worker|out)-p(\d+)c(\d+)-")
 
 _groups: set[int] = set()  # process groups (= session leaders' pids) we started
 _paths: set[str] = set()  # files and folders we own
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: the second-signal handler may run while it is held
 
 
 # -- parent death ------------------------------------------------------------------------

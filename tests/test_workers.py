@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stresscoro import reproducer
+from stresscoro import reproducer, supervise
 from stresscoro.build import BuildOptions, build_target
 from stresscoro.session import TargetSession
 from stresscoro.schedule import Schedule, make, op
@@ -232,6 +233,11 @@ def test_worker_dies_with_its_killed_parent(target):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         assert _wait_gone(worker, 5), f"worker {worker.pid} outlived its SIGKILLed parent"
+        # Its shared memory and temp folder are stale now: the next start removes them.
+        supervise.clean_stale()
+        roots = [r for r in (supervise.shm_dir(), tempfile.gettempdir()) if r]
+        left = [n for r in roots for n in os.listdir(r) if f"-p{proc.pid}c" in n]
+        assert left == [], left
     finally:
         _kill_quietly(proc)
         proc.wait()
