@@ -202,7 +202,8 @@ class Stop:
     raises KeyboardInterrupt in the main thread so the work in flight unwinds through
     its cleanups; outside it, the run polls `requested`. The second signal kills every
     registered process group, removes every registered path and exits at once with
-    128 + the first signal's number. Installed in the main thread only."""
+    128 + the first signal's number, also after the block was left (the run is
+    finishing). Installed in the main thread only."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -228,6 +229,8 @@ class Stop:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.requested:
+            return  # stopping: a further signal still means "exit at once", with our code
         for sig, handler in self._saved.items():
             signal.signal(sig, handler)
         self._saved.clear()
