@@ -31,7 +31,7 @@ import time
 import psutil
 
 RUN_TAG_ENV = "STRESSCORO_RUN_TAG"  # an extra word in every name, e.g. one test session's
-_NAME = re.compile(r"^stresscoro-(?:shared|worker|out)-p(\d+)c(\d+)-")
+_NAME = re.compile(r"^stresscoro-(?:shared|worker)-p(\d+)c(\d+)-")
 
 _groups: set[int] = set()  # process groups (= session leaders' pids) we started
 _paths: set[str] = set()  # files and folders we own
