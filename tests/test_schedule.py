@@ -321,7 +321,7 @@ def test_after_a_send_the_sender_may_not_use_the_slot():
 
 def test_a_slot_can_be_sent_back():
     s = Schedule("t", (make(0), op("send", 0, 1), op("send", 0, 0, thread=1), op("resume", 0)))
-    assert s.simulate()[-1][0] == sched.SlotState(True, 0)
+    assert s.simulate()[-1][0] == sched.SlotState(True, 0, born=0)
 
 
 def test_send_of_an_empty_slot_transfers_nothing():
@@ -334,7 +334,7 @@ def test_send_of_an_empty_slot_transfers_nothing():
 
 def test_move_and_copy_take_the_destination_for_their_thread():
     s = Schedule("t", (make(0, thread=1), op("move", 0, 3, thread=1)))
-    assert s.simulate()[-1][3] == sched.SlotState(True, 1)
+    assert s.simulate()[-1][3] == sched.SlotState(True, 1, born=1)
 
 
 # -- target checks -----------------------------------------------------------------
