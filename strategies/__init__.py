@@ -8,8 +8,9 @@ from stresscoro.strategies._internal.schedules import (
     DEFAULT_MAX_OPS,
     DEFAULT_SLOTS,
     OP_ORDER,
+    rebuild,
     schedules,
     schedules_for,
 )
 
-__all__ = ["DEFAULT_MAX_OPS", "DEFAULT_SLOTS", "OP_ORDER", "schedules", "schedules_for"]
+__all__ = ["DEFAULT_MAX_OPS", "DEFAULT_SLOTS", "OP_ORDER", "rebuild", "schedules", "schedules_for"]

@@ -318,3 +318,41 @@ def _compile(build: Build, flags: list[str], family: str, root: Path) -> None:
             link.append("-shared-libsan")
         _run([*link, str(own), str(glue_o), "-o", str(out), "-lpthread"], "linking the target module")
         os.replace(out, build.module_path)  # atomic: readers see all of it or nothing
+
+
+def build_program(adapter: str | os.PathLike, options: BuildOptions, header: str,
+                  name: str | None = None, link_flags: tuple[str, ...] = ()) -> Path:
+    """Compile `adapter` followed by `#include <header>` (a header that defines main(),
+    such as stresscoro/explore.hpp) into an executable under options.sanitizer; cached
+    like build_target, keyed by every header it pulls in and the flags."""
+    adapter = Path(adapter).resolve()
+    if not adapter.is_file():
+        raise BuildError(f"adapter file {str(adapter)!r} does not exist")
+    compiler, family = resolve_compiler(options.compiler)
+    identity = _compiler_identity(compiler)
+    flags = compile_flags(options)
+    root = cache_dir() / "programs"
+    root.mkdir(parents=True, exist_ok=True)
+    source = f'#include "{adapter}"\n#include <{header}>\n'
+    with tempfile.TemporaryDirectory(prefix="stresscoro-dep-", dir=root) as tmp:
+        main = Path(tmp) / "program_main.cpp"
+        main.write_text(source)
+        deps = _dependencies(compiler, flags, main)
+    h = hashlib.sha256()
+    h.update(repr((_BUILD_FORMAT, identity, flags, link_flags, header)).encode())
+    _hash_files(h, [d for d in deps if not d.endswith("program_main.cpp")])
+    stem = "".join(c if c.isalnum() else "_" for c in (name or adapter.stem))
+    exe = root / f"{stem}_{Path(header).stem}_{options.sanitizer}_{h.hexdigest()[:20]}"
+    if exe.exists():
+        return exe
+    with open(root / f"{exe.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not exe.exists():
+            with tempfile.TemporaryDirectory(prefix="stresscoro-build-", dir=root) as tmp:
+                main = Path(tmp) / "program_main.cpp"
+                main.write_text(source)
+                out = Path(tmp) / exe.name
+                _run([compiler, *flags, "-w", str(main), "-o", str(out), *link_flags, "-lpthread"],
+                     f"compiling {Path(header).stem} for {adapter.name}")
+                os.replace(out, exe)
+    return exe

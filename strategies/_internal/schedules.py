@@ -292,13 +292,17 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
                 value = _free_slot(value, [model.occupied(s) for s in range(slots)])
             args.append(value)
         if name == "make_from" and args[0] in args[3:]:
-            # The destination is one of the inputs: take the first slot that is not.
-            free = [s for s in range(slots) if s not in args[3:]]
-            if not free:
+            # The destination is one of the inputs: take the first empty slot that is
+            # not, else the first slot that is not (a fixed point: rebuild keeps it).
+            others = [s for s in range(slots) if s not in args[3:]]
+            if not others:
                 continue
-            args[0] = free[0]
+            args[0] = next((s for s in others if not model.occupied(s)), others[0])
         if name == "probe" and args[0] == args[1]:
-            args[0] = (args[1] + 1) % slots
+            # The probe cannot live where what it awaits lives: the next empty slot,
+            # else the next slot.
+            after = [s % slots for s in range(args[1] + 1, args[1] + slots)]
+            args[0] = next((s for s in after if not model.occupied(s)), (args[1] + 1) % slots)
             if args[0] == args[1]:
                 continue
         op = Op(name, tuple(args))
@@ -322,6 +326,31 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
         ops.append(op)
     return Schedule(target=target, ops=tuple(ops), slots=slots, threads=threads,
                     combinators=combinators, custom_ops=custom_ops)
+
+
+def rebuild(schedule: Schedule, factories: Sequence[dict], rules: dict | None = None) -> Schedule:
+    """`schedule` passed back through the model as if each of its ops had been drawn as
+    written. The model accepts it unchanged exactly when the result equals it: every op
+    legal where it stands (the check the native generator is held to)."""
+    ranges = tuple((int(f["min"]), int(f["max"])) for f in factories)
+    n = schedule.slots
+    model = _Model([False] * n, [None] * n, [None] * n)  # only liveness is read from it
+    raw_ops = []
+    for o in schedule.ops:
+        raw = list(o.args)
+        sig = schedule.signature(o)
+        if o.name == "make":
+            raw[2] = o.args[2] - ranges[o.args[1]][0]
+        elif sig is not None:
+            raw[2 if o.name == "make_from" else 1] -= sig.arg_min
+        elif o.name == "send":
+            raw[1] = (o.args[1] - o.thread) % schedule.threads
+        reads = [o.field(f) for f in _READS.get(o.name, ()) if o.field(f) >= 0]
+        keep = _KEEP_EMPTY_ONE_IN - 1 if any(not model.live[s] for s in reads) else 0
+        raw_ops.append((o.name, tuple(raw), keep, o.thread))
+        model.apply(o, sig)
+    return _build(schedule.target, ranges, schedule.slots, schedule.threads, dict(rules or {}),
+                  raw_ops, schedule.combinators, schedule.custom_ops)
 
 
 def _written(op: Op, sig: Signature | None) -> tuple[int, ...]:
