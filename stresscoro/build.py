@@ -356,3 +356,16 @@ def build_program(adapter: str | os.PathLike, options: BuildOptions, header: str
                      f"compiling {Path(header).stem} for {adapter.name}")
                 os.replace(out, exe)
     return exe
+
+
+def source_files(adapter: str | os.PathLike, options: BuildOptions) -> list[str]:
+    """The adapter and every header it pulls in besides the system's, per the compiler."""
+    adapter = Path(adapter).resolve()
+    if not adapter.is_file():
+        raise BuildError(f"adapter file {str(adapter)!r} does not exist")
+    compiler, _ = resolve_compiler(options.compiler)
+    with tempfile.TemporaryDirectory(prefix="stresscoro-dep-") as tmp:
+        main = Path(tmp) / "program_main.cpp"
+        main.write_text(f'#include "{adapter}"\n')
+        return [os.path.realpath(d) for d in _dependencies(compiler, compile_flags(options), main)
+                if not d.endswith("program_main.cpp")]

@@ -8,6 +8,7 @@ import os
 import shlex
 import sys
 import time
+from pathlib import Path
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a command killed by SIGPIPE
@@ -76,7 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="print the list as JSON")
 
     r = sub.add_parser("replay", help="run a saved schedule file once and report what it finds")
-    r.add_argument("file", help="a schedule JSON file (format stresscoro-schedule)")
+    r.add_argument("file", nargs="?", help="a schedule JSON file (format stresscoro-schedule)")
+    r.add_argument("--fuzzer-input", metavar="FILE",
+                   help="instead of a schedule file: a libFuzzer input (crash-* file) of a "
+                        "fuzzer made by export-fuzzer, decoded into its schedule (needs "
+                        "--target or --adapter)")
+    _decode_options(r)
     r.add_argument("--target", help="run against this built-in target instead of the one the "
                    "file names (your own adapter: --adapter)")
     r.add_argument("--sanitizer", choices=("asan", "tsan", "ubsan", "none"),
@@ -113,12 +119,35 @@ def _parser() -> argparse.ArgumentParser:
                    help="object slots per schedule (default 3)")
     f.add_argument("--threads", type=_ranged(int, 1, MAX_THREADS), default=None,
                    help="schedule threads (default 2 under tsan, else 1)")
+    f.add_argument("--fuzzer-input", metavar="FILE",
+                   help="start from a libFuzzer input (crash-* file) of a fuzzer made by "
+                        "export-fuzzer: decode it, shrink its finding and report it (one TARGET "
+                        "or --adapter; --max-ops/--slots/--threads as the fuzzer was built, "
+                        "else read from its stresscoro-fuzzer.json)")
     f.add_argument("--tsan-fence-annotations", action="store_true",
                    help="build with STRESSCORO_TSAN_FENCE_ANNOTATIONS so TSan can check a target "
                         "that annotates its fences (see stresscoro/tsan_fence.hpp)")
-    for sp in (f, r):
+    x = sub.add_parser("export-fuzzer", help="write a libFuzzer / ClusterFuzzLite project for a target")
+    x.add_argument("target", nargs="?", metavar="TARGET", help="a built-in target (or --adapter)")
+    x.add_argument("-o", "--out", required=True, metavar="DIR", help="the project directory to write")
+    x.add_argument("--compiler", help="C++ compiler used to list the adapter's headers (default g++)")
+    _decode_options(x)
+    for sp in (f, r, x):
         _target_options(sp)
     return p
+
+
+def _decode_options(p: argparse.ArgumentParser) -> None:
+    from .schedule import MAX_OPS, MAX_SLOTS, MAX_THREADS
+
+    if p.prog.endswith("fuzz"):
+        return
+    p.add_argument("--max-ops", type=_ranged(int, 1, MAX_OPS), default=None,
+                   help="longest schedule a fuzzer input decodes to (default 12)")
+    p.add_argument("--slots", type=_ranged(int, 1, MAX_SLOTS), default=None,
+                   help="object slots (default 3)")
+    p.add_argument("--threads", type=_ranged(int, 1, MAX_THREADS), default=None,
+                   help="schedule threads (default 1)")
 
 
 def adapter_target(args, name: str | None = None):
@@ -151,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             code = _replay(args)
         elif args.command == "fuzz":
             code = _fuzz(args)
+        elif args.command == "export-fuzzer":
+            code = _export_fuzzer(args)
         else:
             code = EXIT_ERROR
         sys.stdout.flush()  # a reader that went away shows up here, not at interpreter exit
@@ -171,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _usage_error(e: Exception) -> int:
     from .build import BuildError
+    from .export import InvalidFuzzerInput
     from .outputs import OutputError
     from .schedule import InvalidSchedule
     from .targets import InvalidTarget, UnknownTarget
@@ -179,7 +211,8 @@ def _usage_error(e: Exception) -> int:
     if isinstance(e, ScheduleFileError):
         print(f"stresscoro: {e.label}: {e}", file=sys.stderr)
         return EXIT_ERROR
-    known = (BuildError, InvalidSchedule, InvalidTarget, UnknownTarget, WorkerError, OSError)
+    known = (BuildError, InvalidSchedule, InvalidTarget, UnknownTarget, WorkerError, OSError,
+             InvalidFuzzerInput)
     if not isinstance(e, known):
         raise e
     label = {
@@ -190,6 +223,7 @@ def _usage_error(e: Exception) -> int:
         "BuildError": "build failed",
         "WorkerError": "worker failed to start",
         "OutputError": "cannot write output",
+        "InvalidFuzzerInput": "invalid fuzzer input",
     }.get(type(e).__name__, "error")
     print(f"stresscoro: {label}: {e}", file=sys.stderr)
     return EXIT_ERROR
@@ -214,12 +248,17 @@ def _targets(args) -> int:
 
 def _replay(args) -> int:
     from . import schedule as sched
-    from .outputs import write_json
-    from . import supervise
-    from .outputs import check_file
-    from .session import TargetSession
     from .targets import builtin
 
+    if (args.file is None) == (args.fuzzer_input is None):
+        raise ScheduleFileError("usage error", (
+            "replay takes a schedule FILE or --fuzzer-input FILE (exactly one of them)"))
+    if args.fuzzer_input:
+        return _replay_fuzzer_input(args)
+    if args.max_ops or args.slots or args.threads:
+        raise ScheduleFileError("usage error", (
+            "--max-ops, --slots and --threads go with --fuzzer-input; a schedule file "
+            "says its own"))
     try:
         s = sched.load(args.file)
     except sched.InvalidSchedule as e:
@@ -243,6 +282,33 @@ def _replay(args) -> int:
     else:
         target = builtin(args.target or s.target,
                          "--target" if args.target else f"the schedule file's target ({args.file})")
+    return _replay_schedule(args, s, target)
+
+
+def _replay_fuzzer_input(args) -> int:
+    from .explore import NativeProgram
+    from .export import InvalidFuzzerInput, decode_settings, fuzzer_input_file
+    from .targets import builtin
+
+    path = fuzzer_input_file(args.fuzzer_input)
+    if args.adapter:
+        target = adapter_target(args)
+    elif args.target:
+        target = builtin(args.target, "--target")
+    else:
+        raise InvalidFuzzerInput(
+            f"--fuzzer-input {args.fuzzer_input!r}: name the target the fuzzer was built for "
+            "with --target NAME or --adapter FILE")
+    s = NativeProgram(target, "none", compiler=args.compiler).decode_file(
+        path, **decode_settings(args))
+    return _replay_schedule(args, s, target)
+
+
+def _replay_schedule(args, s, target) -> int:
+    from .outputs import check_file, write_json
+    from . import supervise
+    from .session import TargetSession
+
     sanitizer = args.sanitizer or target.sanitizers[0]
     if args.json:
         check_file("--json", args.json)
@@ -288,6 +354,24 @@ def _print_outcome(s, target: str, sanitizer: str, outcome, names: list[str]) ->
         print(f"    {f.summary}")
         if f.location:
             print(f"    at {f.location}")
+
+
+def _export_fuzzer(args) -> int:
+    from .export import export
+    from .targets import builtin
+
+    if bool(args.target) == bool(args.adapter):
+        raise ScheduleFileError("usage error", (
+            "export-fuzzer takes one target: a built-in TARGET name or --adapter FILE"))
+    target = adapter_target(args) if args.adapter else builtin(args.target, "TARGET")
+    build_sh = export(target, Path(args.out), compiler=args.compiler,
+                      max_ops=args.max_ops or 12, slots=args.slots or 3, threads=args.threads or 1)
+    print(f"stresscoro: wrote the fuzzer project for {target.name} to {args.out}/")
+    print(f"  build:  {build_sh}   (uses $CXX $CXXFLAGS $LIB_FUZZING_ENGINE; default clang++ with "
+          "libFuzzer and ASan)")
+    print(f"  replay: stresscoro replay --fuzzer-input crash-... "
+          f"{'--adapter ' + args.adapter if args.adapter else '--target ' + target.name}")
+    return EXIT_CLEAN
 
 
 def _fuzz(args) -> int:

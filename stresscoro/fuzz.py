@@ -11,6 +11,7 @@ from . import supervise
 from . import targets as targets_mod
 from .build import BuildError
 from .cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, adapter_target
+from .export import InvalidFuzzerInput, decode_settings, fuzzer_input_file
 from .outputs import check_dir, check_file, write_json
 from .pool import JobPool
 from .runner import CampaignResult, broken_rule, run_campaign
@@ -47,11 +48,26 @@ def _progress(line: str) -> None:
 
 
 def _run_job(job: Job, options: dict) -> CampaignResult | str:
-    """One campaign; a build or worker-start failure comes back as its message."""
+    """One campaign; a build or worker-start failure comes back as its message. With
+    `fuzzer_input` in options, the campaign is that input's schedule, shrunk."""
     try:
+        if options.get("fuzzer_input"):
+            return _from_fuzzer_input(job, options)
         return run_campaign(job.target, job.sanitizer, progress=_progress, **options)
     except (BuildError, WorkerError) as e:
         return f"{type(e).__name__}: {e}"
+
+
+def _from_fuzzer_input(job: Job, options: dict) -> CampaignResult:
+    from .explore import NativeProgram
+    from .shrink import report_schedules
+
+    program = NativeProgram(job.target, "none", compiler=options.get("compiler"))
+    s = program.decode_file(options["fuzzer_input"], **options["decode_settings"])
+    return report_schedules(job.target, job.sanitizer, [s], compiler=options.get("compiler"),
+                            timeout_s=options["timeout_s"], memory_mb=options["memory_mb"],
+                            out_dir=options["out_dir"], verify=options["verify"],
+                            progress=_progress)
 
 
 def run_suite(args) -> int:
@@ -65,6 +81,11 @@ def run_suite(args) -> int:
     chosen = [targets_mod.get(name) for name in args.targets]
     if args.adapter:
         chosen.append(adapter_target(args))
+    if args.fuzzer_input and len(chosen) != 1:
+        raise InvalidFuzzerInput(
+            f"--fuzzer-input {args.fuzzer_input!r} needs exactly one target (a built-in name "
+            f"or --adapter FILE), got {len(chosen)}: the bytes decode to a schedule only "
+            "against the target the fuzzer was built for")
     chosen = chosen or targets_mod.builtin_targets()
     jobs = [Job(t, s) for t in chosen for s in ([args.sanitizer] if args.sanitizer else t.sanitizers)]
     out_dir = check_dir("--out", args.out)
@@ -83,6 +104,9 @@ def run_suite(args) -> int:
         options["threads"] = args.threads
     if args.tsan_fence_annotations:
         options["tsan_fence_annotations"] = True
+    if args.fuzzer_input:
+        options = dict(fuzzer_input=fuzzer_input_file(args.fuzzer_input),
+                       decode_settings=decode_settings(args), **options)
     quiet = args.json == "-"
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if quiet else \
         (lambda *a: print(*a, flush=True))

@@ -257,8 +257,8 @@ def render_python(schedule: Schedule, target: Target, sanitizer: str, finding: F
         ''').format(kind=finding.kind, target=target.name, sanitizer=sanitizer,
                     summary=finding.summary.replace('"""', "'''"), ops=ops, slots=schedule.slots,
                     threads=schedule.threads, test=test, get_target=get_target,
-<<<<<<< HEAD
-                    signatures=_signatures_python(schedule))
+                    signatures=_signatures_python(schedule),
+                    timeout_s=float(timeout_s), memory_mb=int(memory_mb))
 
 
 def _signatures_python(schedule: Schedule) -> str:
@@ -270,9 +270,6 @@ def _signatures_python(schedule: Schedule) -> str:
                               for g in sigs)
             out += f",\n    {key}=({items},)"
     return out
-=======
-                    timeout_s=float(timeout_s), memory_mb=int(memory_mb))
->>>>>>> main
 
 
 def _op_python(o: Op) -> str:
@@ -373,16 +370,11 @@ def _run_cpp(rep: Reproducer, timeout_s: float, memory_mb: int) -> str | None:
     report = parse_sanitizer_report(ran.stderr)
     if report is not None:
         return report.kind
-<<<<<<< HEAD
-    invariant = re.search(r"^stresscoro invariant: ([a-z-]+)", proc.stderr, re.M)
+    invariant = re.search(r"^stresscoro invariant: ([a-z-]+)", ran.stderr, re.M)
     if invariant:
         return f"invariant:{invariant.group(1)}"
-    if proc.returncode > 128 and proc.returncode - 128 in signal.Signals._value2member_map_:
-        return f"crash:{signal.Signals(proc.returncode - 128).name}"
-=======
     if ran.signal_name:
         return f"crash:{ran.signal_name}"
->>>>>>> main
     return None
 
 

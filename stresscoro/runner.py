@@ -218,14 +218,30 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                 rest = e.subgroup(lambda x: not isinstance(x, (FindingError, BaseExceptionGroup)))
                 if rest is not None:
                     raise rest
+    return finish_campaign(found, count, t0, target, sanitizer, search.options,
+                           search.build, note=note, out_dir=out_dir, verify=verify,
+                           compiler=compiler, timeout_s=timeout_s, memory_mb=memory_mb,
+                           extra_cxxflags=extra, progress=progress)
+
+
+def finish_campaign(found: dict, count: int, t0: float, target: Target, sanitizer: str,
+                    options, build, *, note: str = "", out_dir: Path | None = None,
+                    verify: bool = True, compiler: str | None = None, timeout_s: float = 10.0,
+                    memory_mb: int = reproducer.DEFAULT_MEMORY_MB,
+                    extra_cxxflags: tuple[str, ...] = (),
+                    progress: Callable[[str], None] | None = None) -> CampaignResult:
+    """The end of every search engine's campaign (Hypothesis, a fuzzer input, explore):
+    re-run each minimal schedule symbolized, write and verify reproducers, decide the
+    verdict. `found` maps a finding's signature to its FoundBug."""
+    tsan_fence_annotations = "-DSTRESSCORO_TSAN_FENCE_ANNOTATIONS=1" in extra_cxxflags
     bugs = sorted(found.values(), key=lambda b: b.first_example)
     if bugs:
-        _finalize(bugs, target, sanitizer, compiler, timeout_s, memory_mb, extra)
+        _finalize(bugs, target, sanitizer, compiler, timeout_s, memory_mb, extra_cxxflags)
     if out_dir is not None:
         per_kind: dict[str, int] = {}
         for bug in bugs:
             per_kind[bug.finding.kind] = per_kind.get(bug.finding.kind, 0) + 1
-            bug.reproducer = reproducer.write(bug.schedule, target, search.options, bug.finding,
+            bug.reproducer = reproducer.write(bug.schedule, target, options, bug.finding,
                                               bug.factory_names, out_dir,
                                               index=per_kind[bug.finding.kind],
                                               timeout_s=timeout_s, memory_mb=memory_mb)
@@ -233,7 +249,7 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                 reproducer.verify(bug.reproducer, bug.finding, timeout_s=timeout_s,
                                   memory_mb=memory_mb, progress=progress)
     verdict = "findings" if bugs else "clean"
-    blind = search.build.tsan_blind_spots if sanitizer == "tsan" and search.build else ()
+    blind = build.tsan_blind_spots if sanitizer == "tsan" and build else ()
     if blind and not tsan_fence_annotations:
         verdict = "unverifiable"
         note = (f"unverifiable under tsan: the target uses {', '.join(blind)}, which "

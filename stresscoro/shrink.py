@@ -1,0 +1,115 @@
+"""Findings that come from outside a Hypothesis search (a fuzzer's crash file, the
+native explorer) are shrunk here and reported through the campaign's own ending
+(runner.finish_campaign): same JSON, same reproducers, same verification.
+
+The shrinker works on schedules: it tries shorter and simpler ones (chunks of ops
+deleted, then factories, arguments and threads lowered), passes each through the
+legality model (strategies.rebuild, so a candidate is always a schedule the
+generator could draw), and keeps it when it still shows the same kind of finding.
+Greedy to a fixed point: no single deletion or lowering keeps the finding."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+from .oracle import Finding
+from .runner import FoundBug, CampaignResult, finish_campaign
+from .schedule import InvalidSchedule, Op, Schedule
+from .session import TargetSession
+from .strategies import rebuild
+from .targets import Target
+
+
+def _size(s: Schedule) -> tuple:
+    return (len(s.ops), sum(o.thread for o in s.ops),
+            sum(abs(v) for o in s.ops for v in o.args))
+
+
+def _candidates(s: Schedule, factories: Sequence[dict]) -> Iterator[tuple[Op, ...]]:
+    ops = s.ops
+    n = len(ops)
+    k = n // 2
+    while k >= 1:  # chunks, largest first, from the end (later ops depend on earlier)
+        for start in range(n - k, -1, -1):
+            yield ops[:start] + ops[start + k:]
+        k //= 2
+    for i, o in enumerate(ops):
+        simpler = []
+        if o.name == "make":
+            lo = int(factories[0]["min"])
+            if o.args[1] or o.args[2] != lo:
+                simpler.append(Op("make", (o.args[0], 0, lo), o.thread))
+            flo = int(factories[o.args[1]]["min"])
+            if o.args[2] != flo:
+                simpler.append(Op("make", (o.args[0], o.args[1], flo), o.thread))
+        if o.thread:
+            simpler.append(Op(o.name, o.args, 0))
+        for c in simpler:
+            yield ops[:i] + (c,) + ops[i + 1:]
+
+
+def shrink(schedule: Schedule, fails: Callable[[Schedule], bool], factories: Sequence[dict],
+           rules: dict) -> tuple[Schedule, int]:
+    """The smallest schedule found from `schedule` for which fails() holds, and how many
+    candidates were run. fails(schedule) is assumed true."""
+    best, runs, seen = schedule, 0, {schedule}
+    improved = True
+    while improved:
+        improved = False
+        for ops in _candidates(best, factories):
+            try:
+                cand = rebuild(best.replace(ops=ops), factories, rules)
+            except InvalidSchedule:
+                continue
+            if cand in seen or _size(cand) >= _size(best):
+                continue
+            seen.add(cand)
+            runs += 1
+            if fails(cand):
+                best, improved = cand, True
+                break
+    return best, runs
+
+
+def report_schedules(target: Target, sanitizer: str, schedules: Sequence[Schedule], *,
+                     examples: int | None = None, t0: float | None = None,
+                     first_seen: Sequence[float] = (), compiler: str | None = None,
+                     timeout_s: float = 10.0, memory_mb: int = 4096, out_dir=None,
+                     verify: bool = True, progress: Callable[[str], None] | None = None
+                     ) -> CampaignResult:
+    """Run each schedule (a fuzzer input, an explorer's finding), shrink every distinct
+    finding to a minimal schedule, and end the campaign as `fuzz` does."""
+    t0 = time.perf_counter() if t0 is None else t0
+    found: dict[tuple[str, str], FoundBug] = {}
+    session = TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
+                            memory_mb=memory_mb, symbolize=False)
+    with session:
+        names, factories, rules = session.factory_names, session.factories, session.rules
+        for i, s in enumerate(schedules):
+            first = session.run(s).primary
+            if first is None:
+                continue
+            seen_s = first_seen[i] if i < len(first_seen) else time.perf_counter() - t0
+            kind = first.kind
+            last: list[Finding] = [first]
+
+            def fails(c: Schedule) -> bool:
+                f = session.run(c).primary
+                if f is not None and f.kind == kind:
+                    last[0] = f
+                    return True
+                return False
+
+            small, _ = shrink(s, fails, factories, rules)
+            f = session.run(small).primary if small is not s else first
+            f = f if f is not None and f.kind == kind else last[0]
+            bug = found.get(f.signature)
+            if bug is None or len(small.ops) < len(bug.schedule.ops):
+                found[f.signature] = FoundBug(f, small, i + 1, seen_s, time.perf_counter() - t0,
+                                              factory_names=names)
+        build = session.build
+    return finish_campaign(found, examples if examples is not None else len(schedules), t0,
+                           target, sanitizer, session.options, build, out_dir=out_dir,
+                           verify=verify, compiler=compiler, timeout_s=timeout_s,
+                           memory_mb=memory_mb, progress=progress)
