@@ -357,7 +357,7 @@ def _print_outcome(s, target: str, sanitizer: str, outcome, names: list[str]) ->
 
 
 def _export_fuzzer(args) -> int:
-    from .export import export
+    from .export import MISSING_CLANG, export, fuzzing_compiler
     from .targets import builtin
 
     if bool(args.target) == bool(args.adapter):
@@ -371,6 +371,8 @@ def _export_fuzzer(args) -> int:
           "libFuzzer and ASan)")
     print(f"  replay: stresscoro replay --fuzzer-input crash-... "
           f"{'--adapter ' + args.adapter if args.adapter else '--target ' + target.name}")
+    if fuzzing_compiler() is None:
+        print(f"stresscoro: warning: {MISSING_CLANG}", file=sys.stderr)
     return EXIT_CLEAN
 
 

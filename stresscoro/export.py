@@ -15,6 +15,7 @@ import os
 import shlex
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 from .build import BuildOptions, native_include_dir, source_files
@@ -118,6 +119,23 @@ def decode_settings(args) -> dict:
         if getattr(args, key, None):
             settings[key] = getattr(args, key)
     return settings
+
+
+def fuzzing_compiler() -> str | None:
+    """clang++ (or clang++-16) with its libFuzzer runtime installed, or None."""
+    for name in ("clang++", "clang++-16"):
+        path = shutil.which(name)
+        if path is None:
+            continue
+        lib = subprocess.run([path, "-print-file-name=libclang_rt.fuzzer-x86_64.a"],
+                             capture_output=True, text=True).stdout.strip()
+        if os.path.isabs(lib) and os.path.exists(lib):
+            return path
+    return None
+
+
+MISSING_CLANG = ("clang++ with its libFuzzer runtime is not installed, so this machine cannot "
+                 "build the fuzzer (Debian: apt-get install clang-16 libclang-rt-16-dev)")
 
 
 def _executable(path: Path) -> None:
