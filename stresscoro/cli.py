@@ -51,6 +51,8 @@ def _ranged(kind, low, high, unit: str = ""):
 
 
 MAX_EXAMPLES = 10_000_000
+MAX_SCHEDULES = 10**12
+DEFAULT_SCHEDULES = 1_000_000
 MAX_JOBS = 64
 TIMEOUT_RANGE_S = (0.1, 86_400.0)
 MEMORY_RANGE_MB = (64, 1 << 20)
@@ -92,6 +94,44 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", metavar="PATH", help="write the JSON result to PATH, or - for stdout")
 
     f = sub.add_parser("fuzz", help="search targets for ownership bugs with Hypothesis")
+    _search_options(f)
+    f.add_argument("--engine", choices=("hypothesis", "native"), default="hypothesis",
+                   help="hypothesis (default): Hypothesis generates every schedule; native: "
+                        "the `explore` engine")
+    e = sub.add_parser("explore", help="search targets at native speed: schedules drawn and run "
+                       "in process in batches, findings shrunk and reported as fuzz does")
+    _search_options(e)
+    e.set_defaults(engine="native")
+    for sp in (f, e):
+        sp.add_argument("--schedules", type=_ranged(int, 1, MAX_SCHEDULES), default=None,
+                        metavar="N", help="native engine: schedules per campaign (default "
+                        f"{DEFAULT_SCHEDULES:,})")
+        sp.add_argument("--seconds", type=_ranged(float, 0.1, 86_400.0, " seconds"), default=None,
+                        help="native engine: stop a campaign's exploring after this long")
+    x = sub.add_parser("export-fuzzer", help="write a libFuzzer / ClusterFuzzLite project for a target")
+    x.add_argument("target", nargs="?", metavar="TARGET", help="a built-in target (or --adapter)")
+    x.add_argument("-o", "--out", required=True, metavar="DIR", help="the project directory to write")
+    x.add_argument("--compiler", help="C++ compiler used to list the adapter's headers (default g++)")
+    _decode_options(x)
+    for sp in (f, e, r, x):
+        _target_options(sp)
+    return p
+
+
+def _decode_options(p: argparse.ArgumentParser) -> None:
+    from .schedule import MAX_OPS, MAX_SLOTS, MAX_THREADS
+
+    p.add_argument("--max-ops", type=_ranged(int, 1, MAX_OPS), default=None,
+                   help="longest schedule a fuzzer input decodes to (default 12)")
+    p.add_argument("--slots", type=_ranged(int, 1, MAX_SLOTS), default=None,
+                   help="object slots (default 3)")
+    p.add_argument("--threads", type=_ranged(int, 1, MAX_THREADS), default=None,
+                   help="schedule threads (default 1)")
+
+def _search_options(f: argparse.ArgumentParser) -> None:
+    """The options `fuzz` and `explore` share."""
+    from .schedule import MAX_OPS, MAX_SLOTS, MAX_THREADS
+
     f.add_argument("targets", nargs="*", metavar="TARGET",
                    help="built-in target names or adapter .cpp paths (default: the built-in suite)")
     f.add_argument("--sanitizer", choices=("asan", "tsan", "ubsan", "none"),
@@ -127,27 +167,6 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--tsan-fence-annotations", action="store_true",
                    help="build with STRESSCORO_TSAN_FENCE_ANNOTATIONS so TSan can check a target "
                         "that annotates its fences (see stresscoro/tsan_fence.hpp)")
-    x = sub.add_parser("export-fuzzer", help="write a libFuzzer / ClusterFuzzLite project for a target")
-    x.add_argument("target", nargs="?", metavar="TARGET", help="a built-in target (or --adapter)")
-    x.add_argument("-o", "--out", required=True, metavar="DIR", help="the project directory to write")
-    x.add_argument("--compiler", help="C++ compiler used to list the adapter's headers (default g++)")
-    _decode_options(x)
-    for sp in (f, r, x):
-        _target_options(sp)
-    return p
-
-
-def _decode_options(p: argparse.ArgumentParser) -> None:
-    from .schedule import MAX_OPS, MAX_SLOTS, MAX_THREADS
-
-    if p.prog.endswith("fuzz"):
-        return
-    p.add_argument("--max-ops", type=_ranged(int, 1, MAX_OPS), default=None,
-                   help="longest schedule a fuzzer input decodes to (default 12)")
-    p.add_argument("--slots", type=_ranged(int, 1, MAX_SLOTS), default=None,
-                   help="object slots (default 3)")
-    p.add_argument("--threads", type=_ranged(int, 1, MAX_THREADS), default=None,
-                   help="schedule threads (default 1)")
 
 
 def adapter_target(args, name: str | None = None):
@@ -178,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             code = _targets(args)
         elif args.command == "replay":
             code = _replay(args)
-        elif args.command == "fuzz":
+        elif args.command in ("fuzz", "explore"):
             code = _fuzz(args)
         elif args.command == "export-fuzzer":
             code = _export_fuzzer(args)

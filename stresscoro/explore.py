@@ -8,13 +8,25 @@ strategies/_internal/schedules.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import mmap
+import os
+import struct
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import supervise
 from .build import BuildError, BuildOptions, build_program
-from .schedule import CODE_TO_NAME, OPS, InvalidSchedule, Op, Schedule, Signature
+from .schedule import CODE_TO_NAME, MAX_OPS, OPS, InvalidSchedule, Op, Schedule, Signature
 from .targets import Target
+from .worker import SANITIZER_ENV
+
+if TYPE_CHECKING:
+    from .runner import CampaignResult
 
 PROGRAM_HEADER = "stresscoro/explore.hpp"
 
@@ -90,3 +102,116 @@ def decode(target: str, words: list[int], combinators=(), custom_ops=()) -> Sche
         ops.append(Op(name, tuple(args[:len(OPS[name].fields)]), thread))
     return Schedule(target=target, ops=tuple(ops), slots=slots, threads=threads,
                     combinators=tuple(combinators), custom_ops=tuple(custom_ops))
+
+
+# The shared area of `explore` mode (native/include/stresscoro/explore.hpp mirrors it):
+# header words, then the encoded schedule in flight, then the driver's shared area.
+AREA_MAGIC = 0x53435850
+AW_MAGIC, AW_SEED, AW_DONE, AW_LENGTH, AW_STOP, AW_HEADER = 0, 1, 2, 3, 4, 8
+AREA_SCHEDULE_WORDS = 5 + 7 * MAX_OPS
+AREA_DRIVER_WORDS = 1 << 16
+AREA_BYTES = 8 * (AW_HEADER + AREA_SCHEDULE_WORDS + AREA_DRIVER_WORDS)
+BATCH_SECONDS = 1.0  # a batch is sized to take about this long
+MAX_BATCH = 1 << 20
+DEFAULT_MAX_FINDINGS = 8  # schedules with a finding collected before exploring stops
+
+
+@dataclasses.dataclass
+class Exploration:
+    """What a run of native batches saw: schedules run, the ones that stopped a batch
+    (with the seconds since the start when each was seen), and the time it took."""
+
+    schedules: int = 0
+    stops: list[tuple[Schedule, float]] = dataclasses.field(default_factory=list)
+    elapsed_s: float = 0.0
+    batches: int = 0
+
+
+def explore_batches(program: NativeProgram, *, seed: int = 0, schedules: int = 1_000_000,
+                    seconds: float | None = None, max_findings: int = DEFAULT_MAX_FINDINGS,
+                    timeout_s: float = 10.0, memory_mb: int = 4096,
+                    settings: dict | None = None,
+                    progress: Callable[[str], None] | None = None) -> Exploration:
+    """Run the program's native explorer in batches, each in a fresh process supervised by
+    supervise.run_bounded. The schedule in flight lives in a shared file, so a batch that
+    crashes, hangs, runs out of memory or stops on a finding of the driver's own hands
+    its exact schedule back; the next batch goes on with the next seed."""
+    settings = dict(settings or {})
+    env = {**os.environ, **SANITIZER_ENV}
+    for key in ("ASAN_OPTIONS", "TSAN_OPTIONS", "UBSAN_OPTIONS"):
+        env[key] += ":symbolize=0"  # the finding is re-run symbolized when it is reported
+    result = Exploration()
+    t0 = time.perf_counter()
+    fd, path = supervise.owned_file("shared", supervise.shm_dir())
+    try:
+        os.ftruncate(fd, AREA_BYTES)
+        area = mmap.mmap(fd, AREA_BYTES)
+        try:
+            batch, next_seed, last_report = 256, seed << 32, t0
+            while result.schedules < schedules and len(result.stops) < max_findings:
+                if seconds is not None and time.perf_counter() - t0 >= seconds:
+                    break
+                n = min(batch, schedules - result.schedules)
+                area[:8 * AW_HEADER] = bytes(8 * AW_HEADER)
+                started = time.perf_counter()
+                ran = supervise.run_bounded(
+                    [str(program.path), "explore", str(next_seed), str(n), path,
+                     *_settings_args(settings)],
+                    timeout_s=timeout_s + 4 * BATCH_SECONDS, memory_mb=memory_mb, env=env)
+                took = time.perf_counter() - started
+                result.batches += 1
+                words = struct.unpack_from(f"<{AW_HEADER}q", area, 0)
+                done, stop = int(words[AW_DONE]), int(words[AW_STOP])
+                clean = ran.status == "exited" and ran.returncode == 0 and stop == 0
+                if clean:
+                    result.schedules += n
+                    next_seed += n
+                    batch = max(16, min(MAX_BATCH, int(n * BATCH_SECONDS / max(took, 1e-3))))
+                elif stop == 2 or words[AW_MAGIC] != AREA_MAGIC:
+                    raise BuildError(f"the native explorer of {program.target.name} stopped "
+                                     f"without a schedule in flight ({ran.status}, exit "
+                                     f"{ran.returncode}): {ran.stderr.strip()[-800:]}")
+                else:
+                    length = int(words[AW_LENGTH])
+                    ints = struct.unpack_from(f"<{length}q", area, 8 * AW_HEADER)
+                    result.stops.append((program.decode_ints(list(ints)), time.perf_counter() - t0))
+                    result.schedules += done + 1
+                    next_seed += done + 1
+                now = time.perf_counter()
+                if progress and now - last_report >= 2.0:
+                    last_report = now
+                    progress(f"{program.target.name}: {result.schedules} schedules, "
+                             f"{len(result.stops)} stop(s), {result.schedules / (now - t0):.0f}/s")
+        finally:
+            area.close()
+    finally:
+        os.close(fd)
+        supervise.remove_path(path)
+    result.elapsed_s = time.perf_counter() - t0
+    return result
+
+
+def run_explore(target: Target, sanitizer: str, *, seed: int | None = None,
+                schedules: int = 1_000_000, seconds: float | None = None,
+                max_findings: int = DEFAULT_MAX_FINDINGS, compiler: str | None = None,
+                timeout_s: float = 10.0, memory_mb: int = 4096, out_dir=None,
+                verify: bool = True, max_ops: int | None = None, slots: int | None = None,
+                threads: int | None = None, progress: Callable[[str], None] | None = None,
+                **_hypothesis_only) -> "CampaignResult":
+    """A campaign of the native engine: explore, then shrink and report every distinct
+    finding as `fuzz` does (shrink.report_schedules)."""
+    from .runner import default_threads
+    from .shrink import report_schedules
+
+    t0 = time.perf_counter()
+    program = NativeProgram(target, sanitizer, compiler=compiler)
+    settings = {"max_ops": max_ops, "slots": slots,
+                "threads": threads or default_threads(sanitizer)}
+    seen = explore_batches(program, seed=seed or 0, schedules=schedules, seconds=seconds,
+                           max_findings=max_findings, timeout_s=timeout_s,
+                           memory_mb=memory_mb, settings=settings, progress=progress)
+    return report_schedules(target, sanitizer, [s for s, _ in seen.stops],
+                            examples=seen.schedules, t0=t0,
+                            first_seen=[at for _, at in seen.stops], compiler=compiler,
+                            timeout_s=timeout_s, memory_mb=memory_mb, out_dir=out_dir,
+                            verify=verify, progress=progress)

@@ -10,7 +10,7 @@ import time
 from . import supervise
 from . import targets as targets_mod
 from .build import BuildError
-from .cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, adapter_target
+from .cli import DEFAULT_SCHEDULES, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, adapter_target
 from .export import InvalidFuzzerInput, decode_settings, fuzzer_input_file
 from .outputs import check_dir, check_file, write_json
 from .pool import JobPool
@@ -53,6 +53,11 @@ def _run_job(job: Job, options: dict) -> CampaignResult | str:
     try:
         if options.get("fuzzer_input"):
             return _from_fuzzer_input(job, options)
+        if options.get("engine") == "native":
+            from .explore import run_explore
+
+            return run_explore(job.target, job.sanitizer, progress=_progress,
+                               **{k: v for k, v in options.items() if k != "engine"})
         return run_campaign(job.target, job.sanitizer, progress=_progress, **options)
     except (BuildError, WorkerError) as e:
         return f"{type(e).__name__}: {e}"
@@ -104,13 +109,19 @@ def run_suite(args) -> int:
         options["threads"] = args.threads
     if args.tsan_fence_annotations:
         options["tsan_fence_annotations"] = True
+    if getattr(args, "engine", "hypothesis") == "native":
+        options.update(engine="native", schedules=args.schedules or DEFAULT_SCHEDULES,
+                       seconds=args.seconds)
     if args.fuzzer_input:
         options = dict(fuzzer_input=fuzzer_input_file(args.fuzzer_input),
                        decode_settings=decode_settings(args), **options)
     quiet = args.json == "-"
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if quiet else \
         (lambda *a: print(*a, flush=True))
-    say(f"stresscoro fuzz: {len(jobs)} campaign(s), profile {profile}"
+    engine = (f"native engine, {options['schedules']:,} schedules"
+              f"{f' or {args.seconds:g} s' if args.seconds else ''} each"
+              if options.get("engine") == "native" else f"profile {profile}")
+    say(f"stresscoro {args.command}: {len(jobs)} campaign(s), {engine}"
         f"{f', seed {args.seed}' if args.seed is not None else ''}, reproducers in {args.out}/")
     supervise.clean_stale()
     t0 = time.perf_counter()

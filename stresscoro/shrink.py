@@ -86,24 +86,27 @@ def report_schedules(target: Target, sanitizer: str, schedules: Sequence[Schedul
                             memory_mb=memory_mb, symbolize=False)
     with session:
         names, factories, rules = session.factory_names, session.factories, session.rules
+        # Classify every schedule first; shrink only the shortest of each distinct finding.
+        firsts: dict[tuple[str, str], tuple[int, Schedule, Finding]] = {}
         for i, s in enumerate(schedules):
-            first = session.run(s).primary
-            if first is None:
+            f = session.run(s).primary
+            if f is None:
                 continue
+            kept = firsts.get(f.signature)
+            if kept is None or len(s.ops) < len(kept[1].ops):
+                firsts[f.signature] = (i, s, f)
+        for i, s, first in firsts.values():
             seen_s = first_seen[i] if i < len(first_seen) else time.perf_counter() - t0
             kind = first.kind
-            last: list[Finding] = [first]
 
             def fails(c: Schedule) -> bool:
                 f = session.run(c).primary
-                if f is not None and f.kind == kind:
-                    last[0] = f
-                    return True
-                return False
+                return f is not None and f.kind == kind
 
             small, _ = shrink(s, fails, factories, rules)
             f = session.run(small).primary if small is not s else first
-            f = f if f is not None and f.kind == kind else last[0]
+            if f is None or f.kind != kind:  # flaky: keep what was seen
+                small, f = s, first
             bug = found.get(f.signature)
             if bug is None or len(small.ops) < len(bug.schedule.ops):
                 found[f.signature] = FoundBug(f, small, i + 1, seen_s, time.perf_counter() - t0,

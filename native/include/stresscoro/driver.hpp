@@ -317,6 +317,9 @@ public:
             s_mail[t].m_count = 0;
         }
 
+        // One schedule thread, and the caller asked for it: the calling thread is schedule
+        // thread 0 (no thread start per schedule; see run_on_calling_thread).
+        const bool same_thread = n_threads == 1 && s_same_thread;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         // The driver's own frames sit below the target's on this stack; the margin keeps
@@ -324,11 +327,11 @@ public:
         pthread_attr_setstacksize(&attr, detail::stack_bytes<A>() + driver_stack_margin);
         pthread_t threads[max_threads];
         int started = 0;
-        for (; started < n_threads; ++started) {
+        for (; !same_thread && started < n_threads; ++started) {
             if (pthread_create(&threads[started], &attr, &thread_main, &s_ctx[started]) != 0) break;
         }
         pthread_attr_destroy(&attr);
-        if (started < n_threads) {
+        if (!same_thread && started < n_threads) {
             // Threads already started wait for m_go; release them with nothing to do.
             detail::quiet_store(s_run.m_turn, n_ops + n_threads);
             detail::quiet_store(s_run.m_go, 1);
@@ -337,12 +340,14 @@ public:
         }
         // Every thread is running before the first op, so thread start-up allocations
         // are never counted against an op.
-        while (detail::quiet_load(s_run.m_ready) < n_threads) detail::spin_pause();
+        while (!same_thread && detail::quiet_load(s_run.m_ready) < n_threads) detail::spin_pause();
+        if (same_thread) s_ctx[0].m_tid.store(static_cast<long long>(syscall(SYS_gettid)));
         for (int t = 0; t < n_threads; ++t) {
             detail::log_event(ev_thread, -1, t, s_ctx[t].m_tid.load(std::memory_order_relaxed));
         }
         detail::quiet_store(s_run.m_go, 1);
-        for (int t = 0; t < n_threads; ++t) pthread_join(threads[t], nullptr);
+        if (same_thread) thread_main(&s_ctx[0]);
+        for (int t = 0; t < started; ++t) pthread_join(threads[t], nullptr);
         if constexpr (detail::has_end<A>) {
             // Memory the library caches until end() and releases there is not a leak;
             // end()'s own allocations are not counted.
@@ -366,7 +371,14 @@ public:
         return 0;
     }
 
+    /// Run one-thread schedules on the calling thread from now on (true) or on a thread of
+    /// their own (false, the default). The caller's stack must be as large as a schedule
+    /// thread's, detail::stack_bytes<A>() + driver_stack_margin (stresscoro/explore.hpp).
+    static void run_on_calling_thread(bool on) noexcept { s_same_thread = on; }
+
 private:
+    static inline bool s_same_thread = false;
+
     static constexpr int factory_count() noexcept {
         return static_cast<int>(sizeof(A::factories) / sizeof(A::factories[0]));
     }

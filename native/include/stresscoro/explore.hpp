@@ -23,6 +23,7 @@
 #include <stresscoro/generator.hpp>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -66,6 +67,9 @@ inline bool log_has_finding(const long long* shared) {
     }
     return false;
 }
+
+template <class A>
+int explore_batch(generator<A>& gen, std::vector<int>& s, const std::vector<const char*>& pos);
 
 template <class A>
 int main(int argc, char** argv) {
@@ -123,6 +127,38 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (mode == "explore" && pos.size() == 3) {
+        // The batch runs on a thread with a schedule thread's stack, as schedule thread 0.
+        struct batch {
+            generator<A>* gen;
+            std::vector<int>* s;
+            const std::vector<const char*>* pos;
+            int rc;
+        } b{&gen, &s, &pos, 0};
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, detail::stack_bytes<A>() + driver_stack_margin);
+        pthread_t t;
+        if (pthread_create(&t, &attr, [](void* arg) -> void* {
+                auto& x = *static_cast<batch*>(arg);
+                driver<A>::run_on_calling_thread(true);
+                x.rc = explore_batch<A>(*x.gen, *x.s, *x.pos);
+                return nullptr;
+            }, &b) != 0) {
+            std::perror("pthread_create");
+            return 2;
+        }
+        pthread_attr_destroy(&attr);
+        pthread_join(t, nullptr);
+        return b.rc;
+    }
+    std::fprintf(stderr, "%s: bad arguments for mode %s\n", argv[0], mode.c_str());
+    return 2;
+}
+
+/// `explore SEED COUNT SHM`: see the comment at the top.
+template <class A>
+int explore_batch(generator<A>& gen, std::vector<int>& s, const std::vector<const char*>& pos) {
+    {
         const unsigned long long first = std::strtoull(pos[0], nullptr, 10);
         const long long count = std::atoll(pos[1]);
         const int fd = ::open(pos[2], O_RDWR);
@@ -160,8 +196,6 @@ int main(int argc, char** argv) {
         area[aw_length] = 0;
         return 0;
     }
-    std::fprintf(stderr, "%s: bad arguments for mode %s\n", argv[0], mode.c_str());
-    return 2;
 }
 
 }  // namespace stresscoro::explore
