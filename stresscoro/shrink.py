@@ -11,7 +11,7 @@ Greedy to a fixed point: no single deletion or lowering keeps the finding."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 from .oracle import Finding
 from .runner import FoundBug, CampaignResult, finish_campaign
@@ -26,7 +26,8 @@ def _size(s: Schedule) -> tuple:
             sum(abs(v) for o in s.ops for v in o.args))
 
 
-def _candidates(s: Schedule, factories: Sequence[dict]) -> Iterator[tuple[Op, ...]]:
+def _candidates(s: Schedule, factories: Sequence[dict],
+                capabilities: Collection[str]) -> Iterator[tuple[Op, ...]]:
     ops = s.ops
     n = len(ops)
     k = n // 2
@@ -34,8 +35,18 @@ def _candidates(s: Schedule, factories: Sequence[dict]) -> Iterator[tuple[Op, ..
         for start in range(n - k, -1, -1):
             yield ops[:start] + ops[start + k:]
         k //= 2
+    for j, o in enumerate(ops):  # bypass: drop an op that makes dst from src; later uses take src
+        made = _made_from(o)
+        if made is not None:
+            dst, src = made
+            yield ops[:j] + tuple(_renamed(later, dst, src) for later in ops[j + 1:])
     for i, o in enumerate(ops):
-        simpler = []
+        simpler = [Op("resume", (v,), o.thread) for v in o.slots()
+                   if o.name != "resume" and "resume" in capabilities]
+        for f, v in zip(o.spec.fields, o.args):  # lower slot numbers
+            if f in _SLOT_FIELDS and v > 0:
+                for lower in range(v):
+                    simpler.append(_renamed(o, v, lower, only=f))
         if o.name == "make":
             lo = int(factories[0]["min"])
             if o.args[1] or o.args[2] != lo:
@@ -49,15 +60,33 @@ def _candidates(s: Schedule, factories: Sequence[dict]) -> Iterator[tuple[Op, ..
             yield ops[:i] + (c,) + ops[i + 1:]
 
 
+_SLOT_FIELDS = ("slot", "src", "dst", "a", "b", "src2", "x", "y")
+
+
+def _made_from(o: Op) -> tuple[int, int] | None:
+    """(dst, src) of an op that makes dst's object out of src's."""
+    if o.name in ("copy", "move"):
+        return o.args[1], o.args[0]
+    if o.name == "make_from":
+        return o.args[0], o.args[3]
+    return None
+
+
+def _renamed(o: Op, old: int, new: int, only: str | None = None) -> Op:
+    args = tuple(new if f in _SLOT_FIELDS and v == old and (only is None or f == only) else v
+                 for f, v in zip(o.spec.fields, o.args))
+    return Op(o.name, args, o.thread)
+
+
 def shrink(schedule: Schedule, fails: Callable[[Schedule], bool], factories: Sequence[dict],
-           rules: dict) -> tuple[Schedule, int]:
+           rules: dict, capabilities: Collection[str] = ()) -> tuple[Schedule, int]:
     """The smallest schedule found from `schedule` for which fails() holds, and how many
     candidates were run. fails(schedule) is assumed true."""
     best, runs, seen = schedule, 0, {schedule}
     improved = True
     while improved:
         improved = False
-        for ops in _candidates(best, factories):
+        for ops in _candidates(best, factories, capabilities):
             try:
                 cand = rebuild(best.replace(ops=ops), factories, rules)
             except InvalidSchedule:
@@ -103,7 +132,7 @@ def report_schedules(target: Target, sanitizer: str, schedules: Sequence[Schedul
                 f = session.run(c).primary
                 return f is not None and f.kind == kind
 
-            small, _ = shrink(s, fails, factories, rules)
+            small, _ = shrink(s, fails, factories, rules, session.capabilities)
             f = session.run(small).primary if small is not s else first
             if f is None or f.kind != kind:  # flaky: keep what was seen
                 small, f = s, first

@@ -71,7 +71,8 @@ def test_a_long_native_draw_with_a_finding_shrinks_to_the_minimal_schedule():
             f = session.run(c).primary
             return f is not None and f.kind == kind
 
-        small, runs = shrink(long, fails, session.factories, session.rules)
+        small, runs = shrink(long, fails, session.factories, session.rules,
+                             session.capabilities)
     assert kind == "heap-use-after-free"
     assert [o.name for o in small.ops] == ["make", "copy"], small.render()
     assert runs > 0
