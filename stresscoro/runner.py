@@ -15,7 +15,7 @@ from . import reproducer
 from .oracle import Finding
 from .schedule import Schedule
 from .session import TargetSession
-from .strategies import DEFAULT_MAX_OPS, schedules_for
+from .strategies import DEFAULT_MAX_OPS, drive_suffixes, schedules_for
 from .targets import Target
 
 # Settings profiles, in Hypothesis's own terms. A campaign takes one by name;
@@ -28,7 +28,7 @@ PROFILES = {
 DEFAULT_PROFILE = "dev"
 # A target that declares combinators gets this many times its profile's examples:
 # composition bugs take 3 to 6 ops where the classic ones take 1 or 2.
-COMPOSITION_BUDGET_FACTOR = 4
+COMPOSITION_BUDGET_FACTOR = 10
 PROGRESS_EVERY_S = 2.0
 
 
@@ -192,9 +192,19 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
     with search as session:
         names = session.factory_names
 
+        composition = bool(session.combinators or session.custom_ops)
+
         def one_schedule(s: Schedule) -> None:
             nonlocal count, last_report
             outcome = session.run(s)
+            if outcome.ok and composition:
+                # Also the schedule plus one op that drives the library on (a resume of
+                # a live object, a step): where a composition bug's last op would be.
+                for driven in drive_suffixes(s, session.capabilities):
+                    outcome = session.run(driven)
+                    if not outcome.ok:
+                        s = driven
+                        break
             count += 1
             now = time.perf_counter()
             if progress and now - last_report >= PROGRESS_EVERY_S:

@@ -35,6 +35,7 @@ through a model of the schedule that keeps it meaningful and legal:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import random
 from collections.abc import Collection, Sequence
@@ -65,9 +66,17 @@ _WRITES_FRAME = ("resume", "touch", "await", "probe")
 _KEEP_EMPTY_ONE_IN = 16
 
 
-def _steer(slot: int, live: Sequence[bool], keep_empty: bool) -> int:
-    """The drawn slot if live (or kept empty on purpose), else the next live slot."""
-    if live[slot] or keep_empty or not any(live):
+def _steer(slot: int, live: Sequence[bool], keep_empty: bool, spread: bool = False) -> int:
+    """The drawn slot if live (or kept empty on purpose), else the next live slot. With
+    `spread` (composition schedules), the draw picks among the live slots evenly
+    instead: with objects in slots 0 and 1 of four, "next live" would pick 0 three
+    times in four, and the ops of a composition bug land on different objects."""
+    if keep_empty or not any(live):
+        return slot
+    if spread:
+        chosen = [s for s in range(len(live)) if live[s]]
+        return chosen[slot % len(chosen)]
+    if live[slot]:
         return slot
     n = len(live)
     return next(s % n for s in range(slot, slot + n) if live[s % n])
@@ -272,7 +281,7 @@ def _disturbed(op: Op, sig: Signature | None) -> tuple[int, ...]:
 def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, threads: int,
            rules: dict, raw_ops: list[tuple[str, tuple[int, ...], int, int]],
            combinators: tuple[Signature, ...] = (),
-           custom_ops: tuple[Signature, ...] = ()) -> Schedule:
+           custom_ops: tuple[Signature, ...] = (), spread: bool = False) -> Schedule:
     """Turn raw draws into a legal schedule (see the module docstring)."""
     model = _Model([False] * slots, [None] * slots, [None] * slots)
     ops: list[Op] = []
@@ -306,7 +315,7 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
                     value = -1  # an input this combinator or op does not take
                 else:
                     mask = usable if field in _USES.get(name, ()) and any(usable) else occupied
-                    value = _steer(value, mask, keep_empty)
+                    value = _steer(value, mask, keep_empty, spread)
             elif field == "dst" and name in ("make_from", "probe"):
                 value = _free_slot(value, [model.occupied(s) for s in range(slots)])
             args.append(value)
@@ -455,16 +464,18 @@ def schedules(target: str, capabilities: Collection[str], factories: Sequence[di
         raise ValueError(f"target {target!r} declares no factories")
     widest = max(hi - lo for lo, hi in ranges)
     op_args = (len(ranges), widest, slots, threads, combinators, custom_ops)
-    if set(names) & _COMPOSITION_OPS:
+    composition = bool(set(names) & _COMPOSITION_OPS)
+    if composition:
         raw_ops = _swarm_ops(names, op_args, max_ops)
     else:
         raw_ops = st.lists(_raw_op(names, *op_args), min_size=1, max_size=max_ops)
-    return raw_ops.map(
-        lambda raw: _build(target, ranges, slots, threads, rules, raw, combinators, custom_ops))
+    return raw_ops.map(lambda raw: _build(target, ranges, slots, threads, rules, raw, combinators,
+                                          custom_ops, spread=composition))
 
 
 # Swarm testing is for adapters that declare composition of their own.
 _COMPOSITION_OPS = frozenset({"make_from", "call", "step"})
+_COMPOSITION_WEIGHTED = frozenset({"make_from", "probe", "call", "step", "resume", "drop"})
 SWARM_SUBSETS = 63
 SWARM_KEEP = 0.4
 
@@ -479,21 +490,15 @@ def _subset(names: tuple[str, ...], which: int) -> tuple[str, ...]:
     return kept if len(kept) > 1 else names
 
 
-def _composition_first(names: tuple[str, ...]) -> tuple[str, ...]:
-    """make_from ahead of make: the first entry is drawn far more often than the rest
-    (Hypothesis favours small draws), and a combinator makes its own inputs when it
-    lacks them, so leading with it spends fewer ops on bare makes."""
-    if "make_from" not in names:
-        return names
-    return ("make_from",) + tuple(n for n in names if n != "make_from")
-
-
 @st.composite
 def _swarm_ops(draw, names: tuple[str, ...], op_args: tuple, max_ops: int):
     """Swarm testing: each schedule draws from a random subset of the ops. A bug that
     needs three or four particular ops in a row is far likelier when the ops that
     would disturb them are left out; subset 0 (all ops) is where shrinking heads."""
-    enabled = _composition_first(_subset(names, draw(st.integers(0, SWARM_SUBSETS))))
+    enabled = _subset(names, draw(st.integers(0, SWARM_SUBSETS)))
+    # The ops that relate, drive and break objects count twice: copies, swaps and
+    # assignments matter less between coroutines than who awaits whom and who is gone.
+    enabled += tuple(n for n in enabled if n in _COMPOSITION_WEIGHTED)
     return draw(st.lists(_raw_op(enabled, *op_args), min_size=1, max_size=max_ops))
 
 
@@ -503,3 +508,147 @@ def schedules_for(session, **kwargs) -> st.SearchStrategy[Schedule]:
     kwargs.setdefault("combinators", session.combinators)
     kwargs.setdefault("custom_ops", session.custom_ops)
     return schedules(session.target.name, session.capabilities, session.factories, **kwargs)
+
+
+def _arg_choices(lo: int, hi: int) -> tuple[int, ...]:
+    return tuple(sorted({lo, min(lo + 1, hi), hi}))
+
+
+def enumerate_schedules(target: str, capabilities: Collection[str], factories: Sequence[dict],
+                        length: int, *, slots: int = COMPOSITION_SLOTS, rules: dict | None = None,
+                        combinators: Sequence[Signature] = (),
+                        custom_ops: Sequence[Signature] = ()):
+    """Every single-thread schedule of exactly `length` ops that the strategies could
+    generate (same legality model and preconditions), up to renaming slots: a new object
+    goes into the lowest free slot. Integer arguments are taken from {min, min + 1, max}.
+    For proving a seeded bug's minimal length: no shorter schedule shows it."""
+    rules = dict(rules or {})
+    combinators, custom_ops = tuple(combinators), tuple(custom_ops)
+    names = [n for n in OP_ORDER if n in capabilities and n != "send"
+             and (n != "make_from" or combinators) and (n != "call" or custom_ops)]
+
+    def candidates(model: _Model):
+        occupied = [model.occupied(s) for s in range(slots)]
+        free = [s for s in range(slots) if not occupied[s]]
+        targets_ = [s for s in range(slots) if occupied[s]] + free[:1]
+        live = [s for s in range(slots) if model.live[s]]
+        for n in names:
+            if n == "make":
+                for s in targets_:
+                    for f, fac in enumerate(factories):
+                        for a in _arg_choices(int(fac["min"]), int(fac["max"])):
+                            yield Op(n, (s, f, a)), None
+            elif n in ("copy", "move"):
+                for src in live:
+                    for dst in targets_:
+                        if dst != src:
+                            yield Op(n, (src, dst)), None
+            elif n in ("copy_assign", "move_assign", "swap"):
+                for x in live:
+                    for y in live:
+                        if n != "swap" or x <= y:
+                            yield Op(n, (x, y)), None
+            elif n in ("resume", "touch", "await"):
+                for s in live:
+                    yield Op(n, (s,)), None
+            elif n == "drop":
+                for s in range(slots):
+                    if occupied[s]:
+                        yield Op(n, (s,)), None
+            elif n == "step":
+                yield Op(n, ()), None
+            elif n == "probe":
+                for src in live:
+                    for dst in targets_:
+                        if dst != src:
+                            yield Op(n, (dst, src)), None
+            elif n in ("make_from", "call"):
+                sigs = combinators if n == "make_from" else custom_ops
+                for w, sig in enumerate(sigs):
+                    pools = [live] * len(sig.inputs)
+                    combos = [()]
+                    for pool in pools:
+                        combos = [c + (s,) for c in combos for s in pool]
+                    for a in _arg_choices(sig.arg_min, sig.arg_max):
+                        for ins in combos:
+                            padded = ins + (-1,) * (2 - len(ins))
+                            if n == "call":
+                                yield Op(n, (w, a, *padded)), sig
+                                continue
+                            for dst in targets_:
+                                if dst not in ins:
+                                    yield Op(n, (dst, w, a, *padded)), sig
+
+    def extend(model: _Model, ops: list[Op], remaining: int):
+        if remaining == 0:
+            yield Schedule(target=target, ops=tuple(ops), slots=slots, threads=1,
+                           combinators=combinators, custom_ops=custom_ops)
+            return
+        for op, sig in list(candidates(model)):
+            if _breaks_precondition(op, sig, model, rules):
+                continue
+            if op.name in ("make_from", "call") and not all(
+                    _input_ok(s, m, op.name, model, rules) for s, m in zip(op.inputs(), sig.inputs)):
+                continue
+            child = copy.deepcopy(model)
+            child.apply(op, sig)
+            yield from extend(child, ops + [op], remaining - 1)
+
+    yield from extend(_Model([False] * slots, [None] * slots, [None] * slots), [], length)
+
+
+def drive_suffixes(schedule: Schedule, capabilities: Collection[str]) -> list[Schedule]:
+    """The schedule followed by one op that drives the library on: a resume of each
+    object it leaves alive (newest first) and one step(). Composition bugs end with such
+    a drive (the child finishes and resumes its freed parent); running these variants
+    beside each generated schedule reaches them far more often than drawing that last op.
+    Single-threaded schedules only; ops the declared preconditions forbid are not added."""
+    if schedule.threads != 1 or not schedule.ops:
+        return []
+    end = schedule.simulate()[-1]
+    moved = _moved_from(schedule)
+    out = []
+    if "resume" in capabilities:
+        for slot in sorted((s for s, st in end.items() if st.live and s not in moved),
+                           key=lambda s: -end[s].born):
+            out.append(dataclasses.replace(schedule, ops=schedule.ops + (Op("resume", (slot,)),)))
+    if "step" in capabilities:
+        out.append(dataclasses.replace(schedule, ops=schedule.ops + (Op("step", ()),)))
+    return out
+
+
+def _moved_from(schedule: Schedule) -> set[int]:
+    """Slots holding a moved-from object at the end (resuming one is a precondition)."""
+    states = schedule.simulate()
+    moved: set[int] = set()
+    for i, o in enumerate(schedule.ops):
+        before = states[i - 1] if i else {}
+        live = lambda s: s in before and before[s].live  # noqa: E731
+        if o.name in ("make", "make_from", "probe"):
+            moved.discard(o.args[0])
+        if o.name == "move" and live(o.args[0]) and o.args[0] != o.args[1]:
+            moved.discard(o.args[1])
+            moved.add(o.args[0])
+        elif o.name == "copy" and live(o.args[0]):
+            moved.discard(o.args[1])
+        elif o.name in ("move_assign", "copy_assign") and live(o.args[0]) and live(o.args[1]):
+            was = o.args[0] in moved
+            moved.discard(o.args[1])
+            if was:
+                moved.add(o.args[1])
+            if o.name == "move_assign":
+                moved.add(o.args[0])
+        elif o.name == "swap" and live(o.args[0]) and live(o.args[1]):
+            a, b = o.args
+            if (a in moved) != (b in moved):
+                moved ^= {a, b}
+        elif o.name == "drop":
+            moved.discard(o.args[0])
+        sig = schedule.signature(o)
+        if sig is not None and all(live(s) for s in o.inputs()):
+            for s, mode in zip(o.inputs(), sig.inputs):
+                if mode == "move":
+                    moved.add(s)
+                elif mode == "consume":
+                    moved.discard(s)
+    return moved
