@@ -35,6 +35,7 @@ through a model of the schedule that keeps it meaningful and legal:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import random
 from collections.abc import Collection, Sequence
@@ -45,6 +46,7 @@ from stresscoro.schedule import OPS, Op, Schedule, Signature
 
 DEFAULT_MAX_OPS = 12
 DEFAULT_SLOTS = 3
+COMPOSITION_SLOTS = 4  # the default for a target with combinators
 # Shrinking prefers ops early in this list. `await` (a probe that is never freed) is
 # replayed from old files but no longer generated: `probe` supersedes it.
 OP_ORDER = ("make", "copy", "move", "resume", "drop", "copy_assign", "move_assign", "swap",
@@ -64,9 +66,17 @@ _WRITES_FRAME = ("resume", "touch", "await", "probe")
 _KEEP_EMPTY_ONE_IN = 16
 
 
-def _steer(slot: int, live: Sequence[bool], keep_empty: bool) -> int:
-    """The drawn slot if live (or kept empty on purpose), else the next live slot."""
-    if live[slot] or keep_empty or not any(live):
+def _steer(slot: int, live: Sequence[bool], keep_empty: bool, spread: bool = False) -> int:
+    """The drawn slot if live (or kept empty on purpose), else the next live slot. With
+    `spread` (composition schedules), the draw picks among the live slots evenly
+    instead: with objects in slots 0 and 1 of four, "next live" would pick 0 three
+    times in four, and the ops of a composition bug land on different objects."""
+    if keep_empty or not any(live):
+        return slot
+    if spread:
+        chosen = [s for s in range(len(live)) if live[s]]
+        return chosen[slot % len(chosen)]
+    if live[slot]:
         return slot
     n = len(live)
     return next(s % n for s in range(slot, slot + n) if live[s % n])
@@ -238,6 +248,18 @@ def _breaks_precondition(op: Op, sig: Signature | None, model: _Model, rules: di
     return False
 
 
+def _input_ok(slot: int, mode: str, name: str, model: _Model, rules: dict) -> bool:
+    """True when `slot` may be a combinator's or custom op's input taken by `mode`."""
+    if not model.live[slot]:
+        return False
+    if model.moved[slot] and not rules.get("use_after_move", False):
+        return False
+    if (name == "make_from" and mode != "copy" and model.awaited[slot]
+            and not rules.get("await_twice", False)):
+        return False
+    return mode not in ("move", "consume") or not model.borrowed(slot)
+
+
 def _disturbed(op: Op, sig: Signature | None) -> tuple[int, ...]:
     """The slots whose object `op` destroys, replaces, moves from, changes or sends away:
     none of them may be borrowed."""
@@ -259,7 +281,7 @@ def _disturbed(op: Op, sig: Signature | None) -> tuple[int, ...]:
 def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, threads: int,
            rules: dict, raw_ops: list[tuple[str, tuple[int, ...], int, int]],
            combinators: tuple[Signature, ...] = (),
-           custom_ops: tuple[Signature, ...] = ()) -> Schedule:
+           custom_ops: tuple[Signature, ...] = (), spread: bool = False) -> Schedule:
     """Turn raw draws into a legal schedule (see the module docstring)."""
     model = _Model([False] * slots, [None] * slots, [None] * slots)
     ops: list[Op] = []
@@ -268,7 +290,7 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
         sig = _signature_of(name, raw, combinators, custom_ops)
         n_inputs = len(sig.inputs) if sig is not None else 0
         if name in _READS and not keep_empty and not any(model.live) and (
-                name not in ("make_from", "call") or n_inputs):
+                name not in ("make_from", "call")):
             # Nothing to read yet: make something instead of wasting the op.
             name, raw, sig = "make", (raw[0], 0, 0), None
         reads = _READS.get(name, ())
@@ -276,6 +298,11 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
             occupied = [model.occupied(s) for s in range(slots)]
         else:
             occupied = model.live
+        if not rules.get("use_after_move", False):
+            # Steer uses of an object onto slots whose object is not moved-from.
+            usable = [model.live[s] and not model.moved[s] for s in range(slots)]
+        else:
+            usable = model.live
         args = []
         for field, value in zip(OPS[name].fields, raw):
             if field == "arg":
@@ -287,7 +314,8 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
                 if name in ("make_from", "call") and position >= n_inputs:
                     value = -1  # an input this combinator or op does not take
                 else:
-                    value = _steer(value, occupied, keep_empty)
+                    mask = usable if field in _USES.get(name, ()) and any(usable) else occupied
+                    value = _steer(value, mask, keep_empty, spread)
             elif field == "dst" and name in ("make_from", "probe"):
                 value = _free_slot(value, [model.occupied(s) for s in range(slots)])
             args.append(value)
@@ -298,6 +326,40 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
             if not others:
                 continue
             args[0] = next((s for s in others if not model.occupied(s)), others[0])
+        if name in ("make_from", "call") and not keep_empty and n_inputs:
+            # An input that cannot be used (none live, moved-from, the other input
+            # again...) is made fresh, in a free slot, just before: one draw gives
+            # `make, make, when_all`, so deeper compositions are within reach.
+            first = 3 if name == "make_from" else 2
+            taken = {args[0]} if name == "make_from" else set()
+            kept = [i for i, mode in enumerate(sig.inputs)
+                    if args[first + i] not in taken and _input_ok(args[first + i], mode, name,
+                                                                  model, rules)
+                    and args[first + i] not in [args[first + j] for j in range(i)]]
+            base = model.thread_for(sorted(taken | {args[first + i] for i in kept}), drawn_thread)
+            if base is None:
+                continue
+            fresh = []
+            for i in range(n_inputs):
+                if i in kept:
+                    taken.add(args[first + i])
+                    continue
+                free = [s for s in range(slots) if not model.occupied(s) and s not in taken
+                        and model.holder[s] in (None, base)]
+                if not free:
+                    break
+                fresh.append(free[0])
+                taken.add(free[0])
+                args[first + i] = free[0]
+            else:
+                f_in, a_in = raw[-2:] if len(raw) > len(OPS[name].fields) else (0, 0)
+                lo, hi = factories[f_in]
+                for s_in in fresh:
+                    made = Op("make", (s_in, f_in, lo + min(a_in, hi - lo)), base)
+                    model.apply(made)
+                    ops.append(made)
+            if len(taken) < n_inputs + (name == "make_from"):
+                continue
         if name == "probe" and args[0] == args[1]:
             # The probe cannot live where what it awaits lives: the next empty slot,
             # else the next slot.
@@ -328,13 +390,17 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
                     combinators=combinators, custom_ops=custom_ops)
 
 
-def rebuild(schedule: Schedule, factories: Sequence[dict], rules: dict | None = None) -> Schedule:
+def rebuild(schedule: Schedule, factories: Sequence[dict], rules: dict | None = None, *,
+            spread: bool = False) -> Schedule:
     """`schedule` passed back through the model as if each of its ops had been drawn as
-    written. The model accepts it unchanged exactly when the result equals it: every op
-    legal where it stands (the check the native generator is held to)."""
+    written (`spread`: as for a composition target). The model accepts the schedule
+    unchanged exactly when the result equals it: every op legal where it stands, the
+    check the native generator (native/include/stresscoro/generator.hpp) is held to.
+    An op the model would steer elsewhere is fed as a deliberate keep-empty draw."""
+    rules = dict(rules or {})
     ranges = tuple((int(f["min"]), int(f["max"])) for f in factories)
     n = schedule.slots
-    model = _Model([False] * n, [None] * n, [None] * n)  # only liveness is read from it
+    model = _Model([False] * n, [None] * n, [None] * n)
     raw_ops = []
     for o in schedule.ops:
         raw = list(o.args)
@@ -343,14 +409,49 @@ def rebuild(schedule: Schedule, factories: Sequence[dict], rules: dict | None = 
             raw[2] = o.args[2] - ranges[o.args[1]][0]
         elif sig is not None:
             raw[2 if o.name == "make_from" else 1] -= sig.arg_min
+            raw += [0, 0] if sig.inputs else []
         elif o.name == "send":
             raw[1] = (o.args[1] - o.thread) % schedule.threads
-        reads = [o.field(f) for f in _READS.get(o.name, ()) if o.field(f) >= 0]
-        keep = _KEEP_EMPTY_ONE_IN - 1 if any(not model.live[s] for s in reads) else 0
+        steered = _steered_draws(o, sig, model, rules, spread)
+        if steered is None:
+            keep = _KEEP_EMPTY_ONE_IN - 1
+        else:
+            keep = 0
+            for k, v in steered.items():
+                raw[k] = v
         raw_ops.append((o.name, tuple(raw), keep, o.thread))
         model.apply(o, sig)
-    return _build(schedule.target, ranges, schedule.slots, schedule.threads, dict(rules or {}),
-                  raw_ops, schedule.combinators, schedule.custom_ops)
+    return _build(schedule.target, ranges, schedule.slots, schedule.threads, rules,
+                  raw_ops, schedule.combinators, schedule.custom_ops, spread=spread)
+
+
+def _steered_draws(o: Op, sig: Signature | None, model: _Model, rules: dict,
+                   spread: bool) -> dict[int, int] | None:
+    """The draws (by argument index) that steer to `o`'s slots without keeping an empty
+    one, or None when no such draws exist (the op reads outside the steering mask)."""
+    n = len(model.live)
+    reads = _READS.get(o.name, ())
+    if reads and o.name not in ("make_from", "call") and not any(model.live):
+        return None  # would become a make
+    usable = ([model.live[s] and not model.moved[s] for s in range(n)]
+              if not rules.get("use_after_move", False) else model.live)
+    occupied = [model.occupied(s) for s in range(n)] if o.name == "drop" else model.live
+    out = {}
+    for k, (field, v) in enumerate(zip(o.spec.fields, o.args)):
+        if field not in reads or v < 0:
+            continue
+        mask = usable if field in _USES.get(o.name, ()) and any(usable) else occupied
+        chosen = [s for s in range(n) if mask[s]]
+        if v not in chosen:
+            return None
+        out[k] = chosen.index(v) if spread else v
+    if sig is not None and sig.inputs:
+        ins = o.inputs()
+        taken = {o.args[0]} if o.name == "make_from" else set()
+        for i, (s, mode) in enumerate(zip(ins, sig.inputs)):
+            if s in taken or s in ins[:i] or not _input_ok(s, mode, o.name, model, rules):
+                return None
+    return out
 
 
 def _written(op: Op, sig: Signature | None) -> tuple[int, ...]:
@@ -392,6 +493,9 @@ def _raw_op(draw, names: tuple[str, ...], n_factories: int, widest: int, slots: 
             raw.append(draw(st.integers(1, threads - 1)))
         else:
             raw.append(draw(st.integers(0, slots - 1)))
+    if sig is not None and sig.inputs:
+        # Factory and argument for inputs the combinator has to make itself (_build).
+        raw += [draw(st.integers(0, n_factories - 1)), draw(st.integers(0, widest))]
     keep = draw(st.integers(0, _KEEP_EMPTY_ONE_IN - 1)) if name in _READS else 0
     # Only an op on slots no thread holds yet (a first make) uses its own thread draw.
     thread = draw(st.integers(0, threads - 1)) if threads > 1 and name == "make" else 0
@@ -399,7 +503,7 @@ def _raw_op(draw, names: tuple[str, ...], n_factories: int, widest: int, slots: 
 
 
 def schedules(target: str, capabilities: Collection[str], factories: Sequence[dict], *,
-              max_ops: int = DEFAULT_MAX_OPS, slots: int = DEFAULT_SLOTS,
+              max_ops: int = DEFAULT_MAX_OPS, slots: int | None = None,
               threads: int = 1, rules: dict | None = None,
               combinators: Sequence[Signature] = (),
               custom_ops: Sequence[Signature] = ()) -> st.SearchStrategy[Schedule]:
@@ -408,9 +512,13 @@ def schedules(target: str, capabilities: Collection[str], factories: Sequence[di
     target's declared ownership `rules` (see stresscoro/adapter.hpp). With one thread,
     or a target that keeps objects on one thread, `send` is never generated.
     make_from and call are generated over the target's `combinators` and `custom_ops`
-    (schedule.Signature), when it has some."""
+    (schedule.Signature), when it has some. `slots` defaults to DEFAULT_SLOTS, or
+    COMPOSITION_SLOTS for a target with combinators."""
     rules = dict(rules or {})
     combinators, custom_ops = tuple(combinators), tuple(custom_ops)
+    if slots is None:
+        # Combinators need room: two inputs, their result, and what awaits that.
+        slots = COMPOSITION_SLOTS if combinators else DEFAULT_SLOTS
     if rules.get("moves_across_threads") is False:
         threads = 1
     names = tuple(n for n in OP_ORDER if n in capabilities and (n != "send" or threads > 1)
@@ -424,16 +532,18 @@ def schedules(target: str, capabilities: Collection[str], factories: Sequence[di
         raise ValueError(f"target {target!r} declares no factories")
     widest = max(hi - lo for lo, hi in ranges)
     op_args = (len(ranges), widest, slots, threads, combinators, custom_ops)
-    if set(names) & _COMPOSITION_OPS:
+    composition = bool(set(names) & _COMPOSITION_OPS)
+    if composition:
         raw_ops = _swarm_ops(names, op_args, max_ops)
     else:
         raw_ops = st.lists(_raw_op(names, *op_args), min_size=1, max_size=max_ops)
-    return raw_ops.map(
-        lambda raw: _build(target, ranges, slots, threads, rules, raw, combinators, custom_ops))
+    return raw_ops.map(lambda raw: _build(target, ranges, slots, threads, rules, raw, combinators,
+                                          custom_ops, spread=composition))
 
 
 # Swarm testing is for adapters that declare composition of their own.
 _COMPOSITION_OPS = frozenset({"make_from", "call", "step"})
+_COMPOSITION_WEIGHTED = frozenset({"make_from", "probe", "call", "step", "resume", "drop"})
 SWARM_SUBSETS = 63
 SWARM_KEEP = 0.4
 
@@ -454,6 +564,9 @@ def _swarm_ops(draw, names: tuple[str, ...], op_args: tuple, max_ops: int):
     needs three or four particular ops in a row is far likelier when the ops that
     would disturb them are left out; subset 0 (all ops) is where shrinking heads."""
     enabled = _subset(names, draw(st.integers(0, SWARM_SUBSETS)))
+    # The ops that relate, drive and break objects count twice: copies, swaps and
+    # assignments matter less between coroutines than who awaits whom and who is gone.
+    enabled += tuple(n for n in enabled if n in _COMPOSITION_WEIGHTED)
     return draw(st.lists(_raw_op(enabled, *op_args), min_size=1, max_size=max_ops))
 
 
@@ -463,3 +576,147 @@ def schedules_for(session, **kwargs) -> st.SearchStrategy[Schedule]:
     kwargs.setdefault("combinators", session.combinators)
     kwargs.setdefault("custom_ops", session.custom_ops)
     return schedules(session.target.name, session.capabilities, session.factories, **kwargs)
+
+
+def _arg_choices(lo: int, hi: int) -> tuple[int, ...]:
+    return tuple(sorted({lo, min(lo + 1, hi), hi}))
+
+
+def enumerate_schedules(target: str, capabilities: Collection[str], factories: Sequence[dict],
+                        length: int, *, slots: int = COMPOSITION_SLOTS, rules: dict | None = None,
+                        combinators: Sequence[Signature] = (),
+                        custom_ops: Sequence[Signature] = ()):
+    """Every single-thread schedule of exactly `length` ops that the strategies could
+    generate (same legality model and preconditions), up to renaming slots: a new object
+    goes into the lowest free slot. Integer arguments are taken from {min, min + 1, max}.
+    For proving a seeded bug's minimal length: no shorter schedule shows it."""
+    rules = dict(rules or {})
+    combinators, custom_ops = tuple(combinators), tuple(custom_ops)
+    names = [n for n in OP_ORDER if n in capabilities and n != "send"
+             and (n != "make_from" or combinators) and (n != "call" or custom_ops)]
+
+    def candidates(model: _Model):
+        occupied = [model.occupied(s) for s in range(slots)]
+        free = [s for s in range(slots) if not occupied[s]]
+        targets_ = [s for s in range(slots) if occupied[s]] + free[:1]
+        live = [s for s in range(slots) if model.live[s]]
+        for n in names:
+            if n == "make":
+                for s in targets_:
+                    for f, fac in enumerate(factories):
+                        for a in _arg_choices(int(fac["min"]), int(fac["max"])):
+                            yield Op(n, (s, f, a)), None
+            elif n in ("copy", "move"):
+                for src in live:
+                    for dst in targets_:
+                        if dst != src:
+                            yield Op(n, (src, dst)), None
+            elif n in ("copy_assign", "move_assign", "swap"):
+                for x in live:
+                    for y in live:
+                        if n != "swap" or x <= y:
+                            yield Op(n, (x, y)), None
+            elif n in ("resume", "touch", "await"):
+                for s in live:
+                    yield Op(n, (s,)), None
+            elif n == "drop":
+                for s in range(slots):
+                    if occupied[s]:
+                        yield Op(n, (s,)), None
+            elif n == "step":
+                yield Op(n, ()), None
+            elif n == "probe":
+                for src in live:
+                    for dst in targets_:
+                        if dst != src:
+                            yield Op(n, (dst, src)), None
+            elif n in ("make_from", "call"):
+                sigs = combinators if n == "make_from" else custom_ops
+                for w, sig in enumerate(sigs):
+                    pools = [live] * len(sig.inputs)
+                    combos = [()]
+                    for pool in pools:
+                        combos = [c + (s,) for c in combos for s in pool]
+                    for a in _arg_choices(sig.arg_min, sig.arg_max):
+                        for ins in combos:
+                            padded = ins + (-1,) * (2 - len(ins))
+                            if n == "call":
+                                yield Op(n, (w, a, *padded)), sig
+                                continue
+                            for dst in targets_:
+                                if dst not in ins:
+                                    yield Op(n, (dst, w, a, *padded)), sig
+
+    def extend(model: _Model, ops: list[Op], remaining: int):
+        if remaining == 0:
+            yield Schedule(target=target, ops=tuple(ops), slots=slots, threads=1,
+                           combinators=combinators, custom_ops=custom_ops)
+            return
+        for op, sig in list(candidates(model)):
+            if _breaks_precondition(op, sig, model, rules):
+                continue
+            if op.name in ("make_from", "call") and not all(
+                    _input_ok(s, m, op.name, model, rules) for s, m in zip(op.inputs(), sig.inputs)):
+                continue
+            child = copy.deepcopy(model)
+            child.apply(op, sig)
+            yield from extend(child, ops + [op], remaining - 1)
+
+    yield from extend(_Model([False] * slots, [None] * slots, [None] * slots), [], length)
+
+
+def drive_suffixes(schedule: Schedule, capabilities: Collection[str]) -> list[Schedule]:
+    """The schedule followed by one op that drives the library on: a resume of each
+    object it leaves alive (newest first) and one step(). Composition bugs end with such
+    a drive (the child finishes and resumes its freed parent); running these variants
+    beside each generated schedule reaches them far more often than drawing that last op.
+    Single-threaded schedules only; ops the declared preconditions forbid are not added."""
+    if schedule.threads != 1 or not schedule.ops:
+        return []
+    end = schedule.simulate()[-1]
+    moved = _moved_from(schedule)
+    out = []
+    if "resume" in capabilities:
+        for slot in sorted((s for s, st in end.items() if st.live and s not in moved),
+                           key=lambda s: -end[s].born):
+            out.append(dataclasses.replace(schedule, ops=schedule.ops + (Op("resume", (slot,)),)))
+    if "step" in capabilities:
+        out.append(dataclasses.replace(schedule, ops=schedule.ops + (Op("step", ()),)))
+    return out
+
+
+def _moved_from(schedule: Schedule) -> set[int]:
+    """Slots holding a moved-from object at the end (resuming one is a precondition)."""
+    states = schedule.simulate()
+    moved: set[int] = set()
+    for i, o in enumerate(schedule.ops):
+        before = states[i - 1] if i else {}
+        live = lambda s: s in before and before[s].live  # noqa: E731
+        if o.name in ("make", "make_from", "probe"):
+            moved.discard(o.args[0])
+        if o.name == "move" and live(o.args[0]) and o.args[0] != o.args[1]:
+            moved.discard(o.args[1])
+            moved.add(o.args[0])
+        elif o.name == "copy" and live(o.args[0]):
+            moved.discard(o.args[1])
+        elif o.name in ("move_assign", "copy_assign") and live(o.args[0]) and live(o.args[1]):
+            was = o.args[0] in moved
+            moved.discard(o.args[1])
+            if was:
+                moved.add(o.args[1])
+            if o.name == "move_assign":
+                moved.add(o.args[0])
+        elif o.name == "swap" and live(o.args[0]) and live(o.args[1]):
+            a, b = o.args
+            if (a in moved) != (b in moved):
+                moved ^= {a, b}
+        elif o.name == "drop":
+            moved.discard(o.args[0])
+        sig = schedule.signature(o)
+        if sig is not None and all(live(s) for s in o.inputs()):
+            for s, mode in zip(o.inputs(), sig.inputs):
+                if mode == "move":
+                    moved.add(s)
+                elif mode == "consume":
+                    moved.discard(s)
+    return moved

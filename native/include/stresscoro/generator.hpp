@@ -71,7 +71,7 @@ private:
 /// Generation settings; the defaults are the Python strategy's.
 struct generator_options {
     int max_ops = 12;
-    int slots = 3;
+    int slots = 0;  // 0: 3, or 4 for a target with combinators (Python COMPOSITION_SLOTS)
     int threads = 1;
 };
 
@@ -208,7 +208,8 @@ class generator {
         }
     };
 
-    struct op { int code; int thread; int a[5]; int n; };
+    // extra: the factory and argument draws for inputs a combinator makes itself.
+    struct op { int code; int thread; int a[5]; int n; int extra[2]; bool has_extra; };
 
     static int inputs(const op& o, int* out) noexcept {
         int k = 0;
@@ -221,6 +222,7 @@ public:
     generator(generator_options options = {}) : m_opt(options) {
         constexpr rules r = detail::rules_of<A>();
         if (!r.moves_across_threads) m_opt.threads = 1;
+        if (m_opt.slots == 0) m_opt.slots = combinator_count() > 0 ? 4 : 3;
         if (m_opt.slots > max_slots) m_opt.slots = max_slots;
         if (m_opt.slots < 1) m_opt.slots = 1;
         if (m_opt.threads > max_threads) m_opt.threads = max_threads;
@@ -254,7 +256,7 @@ public:
         // Swarm testing (Python _swarm_ops): subset 0 is every op.
         const int* names = m_names.data();
         int n_names = static_cast<int>(m_names.size());
-        int subset[op_code_count * 2];
+        int subset[op_code_count * 4];
         if (m_swarm) {
             const int which = src.draw(0, swarm_subsets);
             if (which != 0) {
@@ -264,6 +266,19 @@ public:
                     if (code == op_make || pick.draw(0, 99) < 40) subset[k++] = code;
                 }
                 if (k > 1) { names = subset; n_names = k; }
+            }
+            // Ops that relate, drive and break objects count twice (Python _swarm_ops).
+            if (names != subset) {
+                for (int i = 0; i < n_names; ++i) subset[i] = names[i];
+                names = subset;
+            }
+            const int base = n_names;
+            for (int i = 0; i < base; ++i) {
+                const int c = subset[i];
+                if (c == op_make_from || c == op_probe || c == op_call || c == op_step ||
+                    c == op_resume || c == op_drop) {
+                    subset[n_names++] = c;
+                }
             }
         }
         // A seed draws the length; a byte string ends where its bytes do.
@@ -276,17 +291,19 @@ public:
             op o{};
             int keep = 0, thread = 0;
             draw_raw(src, names, n_names, o, keep, thread);
-            if (build_op(m, o, keep, thread)) {
-                out.push_back(o.code);
-                out.push_back(o.thread);
-                for (int i = 0; i < 5; ++i) out.push_back(i < o.n ? o.a[i] : 0);
-                ++count;
-            }
+            if (build_op(m, o, keep, thread, out, count)) emit(out, count, o);
         }
         out[4] = count;
     }
 
 private:
+    static void emit(std::vector<int>& out, int& count, const op& o) {
+        out.push_back(o.code);
+        out.push_back(o.thread);
+        for (int i = 0; i < 5; ++i) out.push_back(i < o.n ? o.a[i] : 0);
+        ++count;
+    }
+
     template <class Source>
     void draw_raw(Source& src, const int* names, int n_names, op& o, int& keep, int& thread) {
         const int slots = m_opt.slots, threads = m_opt.threads;
@@ -318,16 +335,37 @@ private:
             }
             o.a[i] = v;
         }
+        if (has_sig && s.n > 0) {
+            o.extra[0] = src.draw(0, factory_count() - 1);
+            o.extra[1] = src.draw(0, m_widest);
+            o.has_extra = true;
+        }
         keep = has_reads(o.code) ? src.draw(0, keep_empty_one_in - 1) : 0;
         thread = threads > 1 && o.code == op_make ? src.draw(0, threads - 1) : 0;
     }
 
-    static int steer(int slot, const bool* occ, int n, bool keep_empty) noexcept {
-        bool any = false;
-        for (int s = 0; s < n; ++s) any |= occ[s];
-        if (occ[slot] || keep_empty || !any) return slot;
-        for (int s = slot; s < slot + n; ++s) if (occ[s % n]) return s % n;
+    // Python _steer: the drawn slot if in the mask (or kept empty on purpose), else the
+    // next one in it; with `spread` (composition targets), the draw picks among the
+    // mask's slots evenly.
+    static int steer(int slot, const bool* mask, int n, bool keep_empty, bool spread) noexcept {
+        int chosen[max_slots];
+        int k = 0;
+        for (int s = 0; s < n; ++s) if (mask[s]) chosen[k++] = s;
+        if (keep_empty || k == 0) return slot;
+        if (spread) return chosen[slot % k];
+        if (mask[slot]) return slot;
+        for (int s = slot; s < slot + n; ++s) if (mask[s % n]) return s % n;
         return slot;
+    }
+
+    // Python _input_ok: `slot` may be an input taken by `mode`.
+    static bool input_ok(const model& m, int slot, pass mode, int code, const rules& r) noexcept {
+        if (!m.live[slot]) return false;
+        if (m.moved[slot] && !r.use_after_move) return false;
+        if (code == op_make_from && mode != pass::copy && m.awaited[slot] && !r.await_twice) {
+            return false;
+        }
+        return (mode != pass::move && mode != pass::consume) || !m.borrowed(slot);
     }
     static int free_slot(int slot, const model& m) noexcept {
         for (int s = slot; s < slot + m.n; ++s) if (!m.occupied(s % m.n)) return s % m.n;
@@ -335,23 +373,28 @@ private:
     }
 
     /// Python _build for one raw op: false when the op is left out.
-    bool build_op(model& m, op& o, int keep, int drawn_thread) {
+    bool build_op(model& m, op& o, int keep, int drawn_thread, std::vector<int>& out, int& count) {
         const int slots = m_opt.slots, threads = m_opt.threads;
         constexpr rules r = detail::rules_of<A>();
         const bool keep_empty = keep == keep_empty_one_in - 1;
         sig s = signature(o.code, o.code == op_make_from ? o.a[1] : o.code == op_call ? o.a[0] : 0);
         bool has_sig = o.code == op_make_from || o.code == op_call;
         int n_inputs = has_sig ? s.n : 0;
-        if (has_reads(o.code) && !keep_empty && !m.any_live() && (!has_sig || n_inputs)) {
+        if (has_reads(o.code) && !keep_empty && !m.any_live() && !has_sig) {
             // Nothing to read yet: make something instead of wasting the op.
-            o = op{op_make, 0, {o.a[0], 0, 0, 0, 0}, 3};
+            o = op{op_make, 0, {o.a[0], 0, 0, 0, 0}, 3, {0, 0}, false};
             s = sig{};
             has_sig = false;
             n_inputs = 0;
         }
         const op_fields fs = fields_of(o.code);
-        bool occ[max_slots];
-        for (int i = 0; i < slots; ++i) occ[i] = o.code == op_drop ? m.occupied(i) : m.live[i];
+        bool occ[max_slots], usable[max_slots];
+        bool any_usable = false;
+        for (int i = 0; i < slots; ++i) {
+            occ[i] = o.code == op_drop ? m.occupied(i) : m.live[i];
+            usable[i] = m.live[i] && (r.use_after_move || !m.moved[i]);
+            any_usable |= usable[i];
+        }
         for (int i = 0; i < fs.n; ++i) {
             const field f = fs.f[i];
             int& v = o.a[i];
@@ -369,7 +412,8 @@ private:
                 if (has_sig && read_position(o.code, f) >= n_inputs) {
                     v = -1;
                 } else {
-                    v = steer(v, occ, slots, keep_empty);
+                    const bool* mask = uses(o.code, f) && any_usable ? usable : occ;
+                    v = steer(v, mask, slots, keep_empty, m_swarm);
                 }
             } else if (f == f_dst && (o.code == op_make_from || o.code == op_probe)) {
                 v = free_slot(v, m);
@@ -385,6 +429,9 @@ private:
             }
             if (other < 0) return false;
             o.a[0] = empty >= 0 ? empty : other;
+        }
+        if (has_sig && !keep_empty && n_inputs) {
+            if (!make_inputs(m, o, s, r, drawn_thread, out, count)) return false;
         }
         if (o.code == op_probe && o.a[0] == o.a[1]) {
             // The next empty slot after the awaited one, else the next slot.
@@ -419,6 +466,65 @@ private:
         o.thread = thread;
         apply(m, o, s);
         return true;
+    }
+
+    /// Python _build: an input that cannot be used (none live, moved-from, the other
+    /// input again...) is made fresh, in a free slot, just before the op. False when
+    /// the op is left out (the makes already emitted stay).
+    bool make_inputs(model& m, op& o, const sig& s, const rules& r, int drawn_thread,
+                     std::vector<int>& out, int& count) {
+        const int slots = m_opt.slots;
+        const int first = o.code == op_make_from ? 3 : 2;
+        bool taken[max_slots] = {};
+        if (o.code == op_make_from) taken[o.a[0]] = true;
+        bool kept[2] = {false, false};
+        for (int i = 0; i < s.n; ++i) {
+            const int v = o.a[first + i];
+            bool dup = false;
+            for (int j = 0; j < i; ++j) dup |= o.a[first + j] == v;
+            kept[i] = !taken[v] && input_ok(m, v, s.in[i], o.code, r) && !dup;
+        }
+        int holder = -1;
+        for (int t = 0; t < slots; ++t) {
+            bool in = taken[t];
+            for (int i = 0; i < s.n; ++i) in |= kept[i] && o.a[first + i] == t;
+            if (!in || m.holder[t] < 0) continue;
+            if (holder >= 0 && m.holder[t] != holder) return false;
+            holder = m.holder[t];
+        }
+        const int base = holder >= 0 ? holder : drawn_thread;
+        int fresh[2];
+        int n_fresh = 0;
+        bool complete = true;
+        for (int i = 0; i < s.n; ++i) {
+            if (kept[i]) {
+                taken[o.a[first + i]] = true;
+                continue;
+            }
+            int free = -1;
+            for (int t = 0; t < slots && free < 0; ++t) {
+                if (!m.occupied(t) && !taken[t] && (m.holder[t] < 0 || m.holder[t] == base)) free = t;
+            }
+            if (free < 0) {
+                complete = false;
+                break;
+            }
+            fresh[n_fresh++] = free;
+            taken[free] = true;
+            o.a[first + i] = free;
+        }
+        if (complete) {
+            const int f_in = o.has_extra ? o.extra[0] : 0, a_in = o.has_extra ? o.extra[1] : 0;
+            const int lo = A::factories[f_in].arg_min, hi = A::factories[f_in].arg_max;
+            for (int k = 0; k < n_fresh; ++k) {
+                op made{op_make, base, {fresh[k], f_in, lo + std::min(a_in, hi - lo), 0, 0}, 3, {}, false};
+                apply(m, made, sig{});
+                emit(out, count, made);
+            }
+        }
+        int n_taken = 0;
+        for (int t = 0; t < slots; ++t) n_taken += taken[t];
+        return n_taken >= s.n + (o.code == op_make_from ? 1 : 0);
     }
 
     static int writes(const op& o, const sig& s, int* out) noexcept {
