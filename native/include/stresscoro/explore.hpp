@@ -7,6 +7,7 @@
 //   gen-bytes SEED COUNT         COUNT schedules decoded from random byte strings
 //   decode FILE                  the schedule a byte string (a libFuzzer input) decodes to
 //   explore SEED COUNT SHM       draw and run COUNT schedules from seeds SEED, SEED+1, ...
+//   limit SEED COUNT             the driver alone: COUNT runs of 1,000 pre-drawn schedules
 //
 // Options after the mode: --max-ops N --slots N --threads N. Schedules are printed one
 // a line as the driver's int encoding.
@@ -30,6 +31,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -125,6 +127,48 @@ int main(int argc, char** argv) {
         gen.draw(src, s);
         print_schedule(s);
         return 0;
+    }
+    if (mode == "limit" && pos.size() == 2) {
+        // The driver alone: 1,000 schedules drawn first, then COUNT runs cycling through
+        // them on a schedule-sized thread; prints the seconds the runs took.
+        struct bench {
+            generator<A>* gen;
+            long count;
+            unsigned long long first;
+            double seconds;
+            int rc;
+        } b{&gen, std::atol(pos[1]), std::strtoull(pos[0], nullptr, 10), 0.0, 0};
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, detail::stack_bytes<A>() + driver_stack_margin);
+        pthread_t t;
+        if (pthread_create(&t, &attr, [](void* arg) -> void* {
+                auto& x = *static_cast<bench*>(arg);
+                driver<A>::run_on_calling_thread(true);
+                std::vector<std::vector<int>> pool(1000);
+                for (std::size_t i = 0; i < pool.size(); ++i) {
+                    seed_source src(x.first + i);
+                    x.gen->draw(src, pool[i]);
+                }
+                std::vector<long long> shared(driver_words);
+                timespec t0{}, t1{};
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                for (long i = 0; i < x.count && x.rc == 0; ++i) {
+                    const std::vector<int>& s = pool[static_cast<std::size_t>(i) % pool.size()];
+                    x.rc = driver<A>::run(s.data(), static_cast<int>(s.size()), shared.data(),
+                                          driver_words);
+                }
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                x.seconds = double(t1.tv_sec - t0.tv_sec) + 1e-9 * double(t1.tv_nsec - t0.tv_nsec);
+                return nullptr;
+            }, &b) != 0) {
+            std::perror("pthread_create");
+            return 2;
+        }
+        pthread_attr_destroy(&attr);
+        pthread_join(t, nullptr);
+        std::printf("%.6f\n", b.seconds);
+        return b.rc == 0 ? 0 : 3;
     }
     if (mode == "explore" && pos.size() == 3) {
         // The batch runs on a thread with a schedule thread's stack, as schedule thread 0.
