@@ -73,6 +73,33 @@ inline bool log_has_finding(const long long* shared) {
 template <class A>
 int explore_batch(generator<A>& gen, std::vector<int>& s, const std::vector<const char*>& pos);
 
+/// Runs fn() on a thread with a schedule thread's stack, as schedule thread 0 of every
+/// one-thread schedule it runs (driver::run_on_calling_thread); returns what fn returns.
+template <class A, class F>
+int on_schedule_stack(F fn) {
+    struct call {
+        F* fn;
+        int rc;
+    } c{&fn, 2};
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, detail::stack_bytes<A>() + driver_stack_margin);
+    pthread_t t;
+    const int started = pthread_create(&t, &attr, [](void* arg) -> void* {
+        auto& x = *static_cast<call*>(arg);
+        driver<A>::run_on_calling_thread(true);
+        x.rc = (*x.fn)();
+        return nullptr;
+    }, &c);
+    pthread_attr_destroy(&attr);
+    if (started != 0) {
+        std::perror("pthread_create");
+        return 2;
+    }
+    pthread_join(t, nullptr);
+    return c.rc;
+}
+
 template <class A>
 int main(int argc, char** argv) {
     if (argc < 2) {
@@ -130,70 +157,34 @@ int main(int argc, char** argv) {
     }
     if (mode == "limit" && pos.size() == 2) {
         // The driver alone: 1,000 schedules drawn first, then COUNT runs cycling through
-        // them on a schedule-sized thread; prints the seconds the runs took.
-        struct bench {
-            generator<A>* gen;
-            long count;
-            unsigned long long first;
-            double seconds;
-            int rc;
-        } b{&gen, std::atol(pos[1]), std::strtoull(pos[0], nullptr, 10), 0.0, 0};
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, detail::stack_bytes<A>() + driver_stack_margin);
-        pthread_t t;
-        if (pthread_create(&t, &attr, [](void* arg) -> void* {
-                auto& x = *static_cast<bench*>(arg);
-                driver<A>::run_on_calling_thread(true);
-                std::vector<std::vector<int>> pool(1000);
-                for (std::size_t i = 0; i < pool.size(); ++i) {
-                    seed_source src(x.first + i);
-                    x.gen->draw(src, pool[i]);
-                }
-                std::vector<long long> shared(driver_words);
-                timespec t0{}, t1{};
-                clock_gettime(CLOCK_MONOTONIC, &t0);
-                for (long i = 0; i < x.count && x.rc == 0; ++i) {
-                    const std::vector<int>& s = pool[static_cast<std::size_t>(i) % pool.size()];
-                    x.rc = driver<A>::run(s.data(), static_cast<int>(s.size()), shared.data(),
-                                          driver_words);
-                }
-                clock_gettime(CLOCK_MONOTONIC, &t1);
-                x.seconds = double(t1.tv_sec - t0.tv_sec) + 1e-9 * double(t1.tv_nsec - t0.tv_nsec);
-                return nullptr;
-            }, &b) != 0) {
-            std::perror("pthread_create");
-            return 2;
-        }
-        pthread_attr_destroy(&attr);
-        pthread_join(t, nullptr);
-        std::printf("%.6f\n", b.seconds);
-        return b.rc == 0 ? 0 : 3;
+        // them; prints the seconds the runs took.
+        const long count = std::atol(pos[1]);
+        const unsigned long long first = std::strtoull(pos[0], nullptr, 10);
+        double seconds = 0.0;
+        const int rc = on_schedule_stack<A>([&] {
+            std::vector<std::vector<int>> pool(1000);
+            for (std::size_t i = 0; i < pool.size(); ++i) {
+                seed_source src(first + i);
+                gen.draw(src, pool[i]);
+            }
+            std::vector<long long> shared(driver_words);
+            timespec t0{}, t1{};
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            int run_rc = 0;
+            for (long i = 0; i < count && run_rc == 0; ++i) {
+                const std::vector<int>& p = pool[static_cast<std::size_t>(i) % pool.size()];
+                run_rc = driver<A>::run(p.data(), static_cast<int>(p.size()), shared.data(),
+                                        driver_words);
+            }
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            seconds = double(t1.tv_sec - t0.tv_sec) + 1e-9 * double(t1.tv_nsec - t0.tv_nsec);
+            return run_rc == 0 ? 0 : 3;
+        });
+        std::printf("%.6f\n", seconds);
+        return rc;
     }
     if (mode == "explore" && pos.size() == 3) {
-        // The batch runs on a thread with a schedule thread's stack, as schedule thread 0.
-        struct batch {
-            generator<A>* gen;
-            std::vector<int>* s;
-            const std::vector<const char*>* pos;
-            int rc;
-        } b{&gen, &s, &pos, 0};
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, detail::stack_bytes<A>() + driver_stack_margin);
-        pthread_t t;
-        if (pthread_create(&t, &attr, [](void* arg) -> void* {
-                auto& x = *static_cast<batch*>(arg);
-                driver<A>::run_on_calling_thread(true);
-                x.rc = explore_batch<A>(*x.gen, *x.s, *x.pos);
-                return nullptr;
-            }, &b) != 0) {
-            std::perror("pthread_create");
-            return 2;
-        }
-        pthread_attr_destroy(&attr);
-        pthread_join(t, nullptr);
-        return b.rc;
+        return on_schedule_stack<A>([&] { return explore_batch<A>(gen, s, pos); });
     }
     std::fprintf(stderr, "%s: bad arguments for mode %s\n", argv[0], mode.c_str());
     return 2;
