@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 
 from .oracle import Finding
-from .runner import FoundBug, CampaignResult, finish_campaign
+from .runner import CampaignResult, FoundBug, finish_campaign, forbidden
 from .schedule import InvalidSchedule, Op, Schedule
 from .session import TargetSession
 from .strategies import rebuild
@@ -139,7 +139,7 @@ def report_schedules(target: Target, sanitizer: str, schedules: Sequence[Schedul
             bug = found.get(f.signature)
             if bug is None or len(small.ops) < len(bug.schedule.ops):
                 found[f.signature] = FoundBug(f, small, i + 1, seen_s, time.perf_counter() - t0,
-                                              factory_names=names)
+                                              factory_names=names, preconditions=forbidden(rules))
         build = session.build
     return finish_campaign(found, examples if examples is not None else len(schedules), t0,
                            target, sanitizer, session.options, build, out_dir=out_dir,
