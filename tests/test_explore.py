@@ -5,6 +5,7 @@ reports it as `fuzz` does (same JSON, verified reproducers); correct twins stay 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,18 @@ def test_explore_finds_and_shrinks_every_seeded_class(tmp_path, target):
     expected = [f for f in result["findings"] if f["kind"] == target.expected]
     assert min(f["length"] for f in expected) <= minimal
     assert all(f["reproducer"]["verified"] for f in expected)
+
+
+@pytest.mark.slow
+def test_crashes_and_hangs_in_a_batch_come_back_as_findings(tmp_path):
+    """A batch that segfaults, aborts or spins forever is replaced; each schedule in
+    flight comes back, is classified by a worker and shrunk (tests/adapters/misbehave.cpp)."""
+    adapter = str(Path(__file__).parent / "adapters" / "misbehave.cpp")
+    code, doc = _explore(tmp_path, "--adapter", adapter, "--sanitizer", "asan", "--timeout", "1",
+                         "--memory-mb", "300", "--no-verify")
+    assert code == 1
+    (result,) = doc["results"]
+    kinds = {f["kind"] for f in result["findings"]}
+    assert "hang" in kinds and "crash:SIGSEGV" in kinds, kinds
+    assert kinds <= {"hang", "crash:SIGSEGV", "crash:SIGABRT", "out-of-memory"}, kinds
+    assert all(f["length"] == 2 for f in result["findings"])  # make, resume
