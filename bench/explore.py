@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 from stresscoro import targets  # noqa: E402
 from stresscoro.explore import NativeProgram, explore_batches, run_explore  # noqa: E402
 from stresscoro.runner import run_campaign  # noqa: E402
+from stresscoro.session import TargetSession  # noqa: E402
 
 
 def _children_cpu() -> float:
@@ -105,6 +106,8 @@ def classes() -> None:
         if not t.bug_class:
             continue
         sanitizer = "tsan" if t.expected == "data-race" else "asan"
+        NativeProgram(t, sanitizer)  # built before the clock starts, as the module is
+        TargetSession(t, sanitizer, symbolize=False).open().close()
         nat = run_explore(t, sanitizer, seed=1, schedules=2_000_000, out_dir=None, verify=False)
         hyp = run_campaign(t, sanitizer, seed=1, database=None, out_dir=None, verify=False)
 
@@ -156,8 +159,11 @@ def main() -> None:
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
           f"on {os.cpu_count()} cores", flush=True)
     if args.tsan:
-        engines("shared-task", "tsan", args.max_ops, 2, max(args.schedules // 10, 1000),
-                max(args.examples // 5, 50))
+        # Two schedule threads (what TSan campaigns run, and what a race needs), then one.
+        for threads in (2, 1):
+            engines("shared-task", "tsan", args.max_ops, threads,
+                    max(args.schedules // (10 if threads == 2 else 1), 1000),
+                    max(args.examples // 5, 50))
     if args.classes:
         classes()
     if args.twins:
