@@ -43,11 +43,7 @@ def test_every_bug_class_has_a_seeded_target_with_a_schedule_here():
 def test_minimal_schedule_finds_the_seeded_bug(sessions, name):
     target = targets.get(name)
     sanitizer, op_index = SEEDED[name]
-    path = SCHEDULES / f"{name}.json"
-    if '"make_from"' in path.read_text() and sched.VERSION < 2:
-        pytest.skip(f"{path.name} uses make_from, which this build's schedule format "
-                    f"(version {sched.VERSION}) cannot run yet")
-    s = sched.load(str(path))
+    s = sched.load(str(SCHEDULES / f"{name}.json"))
     outcome = sessions(name, sanitizer).run(s)
     assert outcome.primary is not None, f"{name}: no finding"
     assert outcome.primary.kind == target.expected
