@@ -125,12 +125,15 @@ def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:
     elif not res.findings:
         say(f"{head} clean after {res.examples} examples in {res.elapsed_s:.1f} s "
             f"({rate:.0f}/s){expectation}")
+        for line in filter(None, res.note.split("\n")):
+            say(f"    note: {line}")
         return
     else:
         say(f"{head} {len(res.findings)} finding(s) in {res.examples} examples, "
             f"{res.elapsed_s:.1f} s{expectation}")
     if res.note and res.verdict != "unverifiable":
-        say(f"    note: {res.note}")
+        for line in res.note.split("\n"):
+            say(f"    note: {line}")
     for bug in res.findings:
         f = bug.finding
         say(f"    {f.kind} {f.where(bug.schedule, bug.factory_names)}; minimal schedule, "
@@ -141,6 +144,8 @@ def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:
         if f.location:
             say(f"        at {f.location}")
         say(f"        broken rule: {broken_rule(f, bug.schedule)}")
+        if bug.preconditions:
+            say(f"        found under the declared preconditions: {', '.join(bug.preconditions)}")
         rep = bug.reproducer
         if rep is not None:
             status = "verified" if rep.verified else "NOT verified: " + "; ".join(rep.notes)

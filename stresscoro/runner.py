@@ -15,7 +15,7 @@ from . import reproducer
 from .oracle import Finding
 from .schedule import Schedule
 from .session import TargetSession
-from .strategies import DEFAULT_MAX_OPS, DEFAULT_SLOTS, schedules_for
+from .strategies import DEFAULT_MAX_OPS, schedules_for
 from .targets import Target
 
 # Settings profiles, in Hypothesis's own terms. A campaign takes one by name;
@@ -26,6 +26,9 @@ PROFILES = {
     "nightly": settings(max_examples=20000),
 }
 DEFAULT_PROFILE = "dev"
+# A target that declares combinators gets this many times its profile's examples:
+# composition bugs take 3 to 6 ops where the classic ones take 1 or 2.
+COMPOSITION_BUDGET_FACTOR = 4
 PROGRESS_EVERY_S = 2.0
 
 
@@ -80,6 +83,22 @@ def broken_rule(finding: Finding, schedule: Schedule) -> str:
     return "no undefined behaviour under any sequence of allowed operations"
 
 
+# The declared preconditions (stresscoro::rules), in the words a finding names them.
+_PRECONDITIONS = (("use_after_move", False, "no use of a moved-from object"),
+                  ("self_copy_assign", True, "no self copy-assignment"),
+                  ("self_move_assign", False, "no self move-assignment"),
+                  ("self_swap", True, "no self swap"),
+                  ("await_twice", False, "no second await of one object"),
+                  ("await_lvalue", True, "no co_await of an lvalue"),
+                  ("resume_finished", True, "no resume of a finished coroutine"))
+
+
+def forbidden(rules: dict) -> list[str]:
+    """The preconditions a target's rules declare: schedules breaking them were never
+    generated, so a finding holds under all of them."""
+    return [words for key, default, words in _PRECONDITIONS if not rules.get(key, default)]
+
+
 @dataclasses.dataclass
 class FoundBug:
     """One distinct finding of a campaign, with its minimal schedule."""
@@ -91,6 +110,7 @@ class FoundBug:
     minimal_s: float  # seconds from the campaign's start to its minimal schedule
     reproducer: reproducer.Reproducer | None = None
     factory_names: list[str] = dataclasses.field(default_factory=list)
+    preconditions: list[str] = dataclasses.field(default_factory=list)  # what was never generated
 
     def to_json(self) -> dict:
         return {
@@ -101,6 +121,7 @@ class FoundBug:
             "op_index": self.finding.op_index,
             "related_ops": list(self.finding.related_ops),
             "rule": broken_rule(self.finding, self.schedule),
+            "preconditions": self.preconditions,
             "summary": self.finding.summary,
             "location": self.finding.location,
             "first_example": self.first_example,
@@ -151,7 +172,7 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                  seed: int | None = None, profile: str = DEFAULT_PROFILE,
                  database: object = "default", out_dir: Path | None = None,
                  verify: bool = True, compiler: str | None = None, timeout_s: float = 10.0,
-                 max_ops: int = DEFAULT_MAX_OPS, slots: int = DEFAULT_SLOTS,
+                 max_ops: int = DEFAULT_MAX_OPS, slots: int | None = None,
                  threads: int | None = None, tsan_fence_annotations: bool = False,
                  progress: Callable[[str], None] | None = None) -> CampaignResult:
     """Search `target` under `sanitizer`; shrink, write and verify every distinct finding.
@@ -185,7 +206,8 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                 return
             bug = found.get(f.signature)
             if bug is None:
-                found[f.signature] = FoundBug(f, s, count, now - t0, now - t0, factory_names=names)
+                found[f.signature] = FoundBug(f, s, count, now - t0, now - t0, factory_names=names,
+                                              preconditions=preconditions)
             elif len(s.ops) <= len(bug.schedule.ops):
                 bug.finding, bug.schedule, bug.minimal_s = f, s, now - t0
             raise _error_for(f)
@@ -194,6 +216,9 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                          report_multiple_bugs=True, print_blob=False, verbosity=Verbosity.quiet)
         if max_examples is not None:
             overrides["max_examples"] = max_examples
+        elif session.combinators:
+            overrides["max_examples"] = PROFILES[profile].max_examples * COMPOSITION_BUDGET_FACTOR
+        preconditions = forbidden(session.rules)
         if database != "default":
             overrides["database"] = database
         test = given(schedules_for(session, max_ops=max_ops, slots=slots,
@@ -207,12 +232,13 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
             test = hypothesis_seed(seed)(test)
             overrides.setdefault("database", None)
         test = settings(PROFILES[profile], **overrides)(test)
-        note = ""
+        note = "\n".join(session.notes)
         try:
             test()
         except (FindingError, BaseExceptionGroup) as e:
             if isinstance(e, Flaky):
-                note = "some findings did not reproduce every time (flaky)"
+                note = "\n".join(filter(None, [note, "some findings did not reproduce every time "
+                                               "(flaky)"]))
             elif isinstance(e, BaseExceptionGroup):
                 rest = e.subgroup(lambda x: not isinstance(x, (FindingError, BaseExceptionGroup)))
                 if rest is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .build import Build, BuildOptions, build_target
+from .build import Build, BuildOptions, await_check_error, build_target
 from .oracle import Outcome, classify
 from .schedule import CODE_TO_NAME, Schedule, Signature
 from .symbolize import Symbolizer
@@ -106,6 +106,20 @@ class TargetSession:
                 off.append("use_count() is declared but not checked: the refcount check compares "
                            "it with the owners of one frame, which needs handle()")
         return off
+
+    @property
+    def notes(self) -> list[str]:
+        """What the campaign says once about this target: ops left out and why, checks
+        that are off and why."""
+        self.open()
+        d = self.worker.description
+        out = []
+        if d.get("await") == "left-out":
+            why = await_check_error(self.target.adapter, self.options,
+                                    rvalue=not d.get("rules", {}).get("await_lvalue", True))
+            out.append(f"left out: op probe (a probe coroutine awaiting an object), compiler said: "
+                       f"{why or 'the object cannot be awaited from a std::coroutine_handle<>'}")
+        return out + self.checks_off
 
     def run(self, schedule: Schedule) -> Outcome:
         self.open()

@@ -43,7 +43,8 @@ def test_every_bug_class_has_a_seeded_target_with_a_schedule_here():
 def test_minimal_schedule_finds_the_seeded_bug(sessions, name):
     target = targets.get(name)
     sanitizer, op_index = SEEDED[name]
-    s = sched.load(str(SCHEDULES / f"{name}.json"))
+    path = SCHEDULES / f"{name}.json"
+    s = sched.load(str(path))
     outcome = sessions(name, sanitizer).run(s)
     assert outcome.primary is not None, f"{name}: no finding"
     assert outcome.primary.kind == target.expected

@@ -45,6 +45,7 @@ from stresscoro.schedule import OPS, Op, Schedule, Signature
 
 DEFAULT_MAX_OPS = 12
 DEFAULT_SLOTS = 3
+COMPOSITION_SLOTS = 4  # the default for a target with combinators
 # Shrinking prefers ops early in this list. `await` (a probe that is never freed) is
 # replayed from old files but no longer generated: `probe` supersedes it.
 OP_ORDER = ("make", "copy", "move", "resume", "drop", "copy_assign", "move_assign", "swap",
@@ -238,6 +239,18 @@ def _breaks_precondition(op: Op, sig: Signature | None, model: _Model, rules: di
     return False
 
 
+def _input_ok(slot: int, mode: str, name: str, model: _Model, rules: dict) -> bool:
+    """True when `slot` may be a combinator's or custom op's input taken by `mode`."""
+    if not model.live[slot]:
+        return False
+    if model.moved[slot] and not rules.get("use_after_move", False):
+        return False
+    if (name == "make_from" and mode != "copy" and model.awaited[slot]
+            and not rules.get("await_twice", False)):
+        return False
+    return mode not in ("move", "consume") or not model.borrowed(slot)
+
+
 def _disturbed(op: Op, sig: Signature | None) -> tuple[int, ...]:
     """The slots whose object `op` destroys, replaces, moves from, changes or sends away:
     none of them may be borrowed."""
@@ -268,7 +281,7 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
         sig = _signature_of(name, raw, combinators, custom_ops)
         n_inputs = len(sig.inputs) if sig is not None else 0
         if name in _READS and not keep_empty and not any(model.live) and (
-                name not in ("make_from", "call") or n_inputs):
+                name not in ("make_from", "call")):
             # Nothing to read yet: make something instead of wasting the op.
             name, raw, sig = "make", (raw[0], 0, 0), None
         reads = _READS.get(name, ())
@@ -276,6 +289,11 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
             occupied = [model.occupied(s) for s in range(slots)]
         else:
             occupied = model.live
+        if not rules.get("use_after_move", False):
+            # Steer uses of an object onto slots whose object is not moved-from.
+            usable = [model.live[s] and not model.moved[s] for s in range(slots)]
+        else:
+            usable = model.live
         args = []
         for field, value in zip(OPS[name].fields, raw):
             if field == "arg":
@@ -287,7 +305,8 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
                 if name in ("make_from", "call") and position >= n_inputs:
                     value = -1  # an input this combinator or op does not take
                 else:
-                    value = _steer(value, occupied, keep_empty)
+                    mask = usable if field in _USES.get(name, ()) and any(usable) else occupied
+                    value = _steer(value, mask, keep_empty)
             elif field == "dst" and name in ("make_from", "probe"):
                 value = _free_slot(value, [model.occupied(s) for s in range(slots)])
             args.append(value)
@@ -297,6 +316,40 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
             if not free:
                 continue
             args[0] = free[0]
+        if name in ("make_from", "call") and not keep_empty and n_inputs:
+            # An input that cannot be used (none live, moved-from, the other input
+            # again...) is made fresh, in a free slot, just before: one draw gives
+            # `make, make, when_all`, so deeper compositions are within reach.
+            first = 3 if name == "make_from" else 2
+            taken = {args[0]} if name == "make_from" else set()
+            kept = [i for i, mode in enumerate(sig.inputs)
+                    if args[first + i] not in taken and _input_ok(args[first + i], mode, name,
+                                                                  model, rules)
+                    and args[first + i] not in [args[first + j] for j in range(i)]]
+            base = model.thread_for(sorted(taken | {args[first + i] for i in kept}), drawn_thread)
+            if base is None:
+                continue
+            fresh = []
+            for i in range(n_inputs):
+                if i in kept:
+                    taken.add(args[first + i])
+                    continue
+                free = [s for s in range(slots) if not model.occupied(s) and s not in taken
+                        and model.holder[s] in (None, base)]
+                if not free:
+                    break
+                fresh.append(free[0])
+                taken.add(free[0])
+                args[first + i] = free[0]
+            else:
+                f_in, a_in = raw[-2:] if len(raw) > len(OPS[name].fields) else (0, 0)
+                lo, hi = factories[f_in]
+                for s_in in fresh:
+                    made = Op("make", (s_in, f_in, lo + min(a_in, hi - lo)), base)
+                    model.apply(made)
+                    ops.append(made)
+            if len(taken) < n_inputs + (name == "make_from"):
+                continue
         if name == "probe" and args[0] == args[1]:
             args[0] = (args[1] + 1) % slots
             if args[0] == args[1]:
@@ -363,6 +416,9 @@ def _raw_op(draw, names: tuple[str, ...], n_factories: int, widest: int, slots: 
             raw.append(draw(st.integers(1, threads - 1)))
         else:
             raw.append(draw(st.integers(0, slots - 1)))
+    if sig is not None and sig.inputs:
+        # Factory and argument for inputs the combinator has to make itself (_build).
+        raw += [draw(st.integers(0, n_factories - 1)), draw(st.integers(0, widest))]
     keep = draw(st.integers(0, _KEEP_EMPTY_ONE_IN - 1)) if name in _READS else 0
     # Only an op on slots no thread holds yet (a first make) uses its own thread draw.
     thread = draw(st.integers(0, threads - 1)) if threads > 1 and name == "make" else 0
@@ -370,7 +426,7 @@ def _raw_op(draw, names: tuple[str, ...], n_factories: int, widest: int, slots: 
 
 
 def schedules(target: str, capabilities: Collection[str], factories: Sequence[dict], *,
-              max_ops: int = DEFAULT_MAX_OPS, slots: int = DEFAULT_SLOTS,
+              max_ops: int = DEFAULT_MAX_OPS, slots: int | None = None,
               threads: int = 1, rules: dict | None = None,
               combinators: Sequence[Signature] = (),
               custom_ops: Sequence[Signature] = ()) -> st.SearchStrategy[Schedule]:
@@ -379,9 +435,13 @@ def schedules(target: str, capabilities: Collection[str], factories: Sequence[di
     target's declared ownership `rules` (see stresscoro/adapter.hpp). With one thread,
     or a target that keeps objects on one thread, `send` is never generated.
     make_from and call are generated over the target's `combinators` and `custom_ops`
-    (schedule.Signature), when it has some."""
+    (schedule.Signature), when it has some. `slots` defaults to DEFAULT_SLOTS, or
+    COMPOSITION_SLOTS for a target with combinators."""
     rules = dict(rules or {})
     combinators, custom_ops = tuple(combinators), tuple(custom_ops)
+    if slots is None:
+        # Combinators need room: two inputs, their result, and what awaits that.
+        slots = COMPOSITION_SLOTS if combinators else DEFAULT_SLOTS
     if rules.get("moves_across_threads") is False:
         threads = 1
     names = tuple(n for n in OP_ORDER if n in capabilities and (n != "send" or threads > 1)
@@ -419,12 +479,21 @@ def _subset(names: tuple[str, ...], which: int) -> tuple[str, ...]:
     return kept if len(kept) > 1 else names
 
 
+def _composition_first(names: tuple[str, ...]) -> tuple[str, ...]:
+    """make_from ahead of make: the first entry is drawn far more often than the rest
+    (Hypothesis favours small draws), and a combinator makes its own inputs when it
+    lacks them, so leading with it spends fewer ops on bare makes."""
+    if "make_from" not in names:
+        return names
+    return ("make_from",) + tuple(n for n in names if n != "make_from")
+
+
 @st.composite
 def _swarm_ops(draw, names: tuple[str, ...], op_args: tuple, max_ops: int):
     """Swarm testing: each schedule draws from a random subset of the ops. A bug that
     needs three or four particular ops in a row is far likelier when the ops that
     would disturb them are left out; subset 0 (all ops) is where shrinking heads."""
-    enabled = _subset(names, draw(st.integers(0, SWARM_SUBSETS)))
+    enabled = _composition_first(_subset(names, draw(st.integers(0, SWARM_SUBSETS))))
     return draw(st.lists(_raw_op(enabled, *op_args), min_size=1, max_size=max_ops))
 
 

@@ -4,8 +4,11 @@
 //
 // COMPOSE_FLAW picks a seeded bug (0: none):
 //   1  destroying a suspended parent leaves its continuation in the child
-//   2  end() forgets the frames still queued in the scheduler (leak)
+//   2  no drain: the adapter has no run_pending and end() forgets the frames still
+//      queued in the scheduler (leak)
 //   3  move assignment takes the source's frame without destroying its own (leak)
+//   4  a finished task never resumes its continuation (lost)
+//   5  a finished task resumes its continuation twice
 #include <stresscoro/adapter.hpp>
 
 #include <coroutine>
@@ -45,6 +48,11 @@ public:
                 bool await_ready() noexcept { return false; }
                 std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
                     auto c = h.promise().m_continuation;
+#if COMPOSE_FLAW == 4
+                    c = nullptr;
+#elif COMPOSE_FLAW == 5
+                    if (c) c.resume();
+#endif
                     return c ? c : std::noop_coroutine();
                 }
                 void await_resume() noexcept {}
@@ -184,9 +192,11 @@ struct stresscoro_target {
 
     static void begin() { s_loop = new lib::scheduler; }
     static void step() { s_loop->step(); }
+#if COMPOSE_FLAW != 2
     static void run_pending() {
         while (!s_loop->m_ready.empty()) s_loop->step();
     }
+#endif
     static void end() {
         delete s_loop;
         s_loop = nullptr;
