@@ -83,8 +83,7 @@ def _steer(slot: int, live: Sequence[bool], keep_empty: bool, spread: bool = Fal
 
 
 def _free_slot(slot: int, occupied: Sequence[bool]) -> int:
-    """The drawn slot if empty, else the next empty one (a destination that does not
-    destroy what is there), else the slot drawn."""
+    """The drawn slot if not `occupied`, else the next such one, else the slot drawn."""
     n = len(occupied)
     return next((s % n for s in range(slot, slot + n) if not occupied[s % n]), slot)
 
@@ -317,7 +316,10 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
                     mask = usable if field in _USES.get(name, ()) and any(usable) else occupied
                     value = _steer(value, mask, keep_empty, spread)
             elif field == "dst" and name in ("make_from", "probe"):
-                value = _free_slot(value, [model.occupied(s) for s in range(slots)])
+                # A destination that destroys nothing worth keeping: an empty slot, or
+                # one holding only a moved-from husk.
+                value = _free_slot(value, [model.occupied(s) and not model.moved[s]
+                                           for s in range(slots)])
             args.append(value)
         if name == "make_from" and args[0] in args[3:]:
             # The destination is one of the inputs: take the first slot that is not.
