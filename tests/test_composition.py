@@ -187,7 +187,9 @@ def _uses_after_move(s: Schedule) -> list[str]:
         sig = s.signature(o)
         used = {"copy": [0], "move": [0], "copy_assign": [0], "move_assign": [0],
                 "swap": [0, 1], "resume": [0], "probe": [1]}.get(o.name, [])
-        slots = [o.args[i] for i in used] + list(o.inputs())
+        slots = [o.args[i] for i in used]
+        if all(k in before and before[k].live for k in o.inputs()):
+            slots += list(o.inputs())
         bad += [o.render() for k in slots if k in moved]
         if o.name == "move" and o.args[0] != o.args[1] and o.args[0] in before \
                 and before[o.args[0]].live:  # a self-move or a move from nothing is skipped
@@ -210,7 +212,8 @@ def _uses_after_move(s: Schedule) -> list[str]:
                 moved ^= {a, b}
         elif o.name == "drop":
             moved.discard(o.args[0])
-        for k, mode in zip(o.inputs(), sig.inputs if sig else ()):
+        inputs_live = all(k in before and before[k].live for k in o.inputs())
+        for k, mode in zip(o.inputs(), sig.inputs if sig and inputs_live else ()):
             if mode == "move":
                 moved.add(k)
             elif mode == "consume":

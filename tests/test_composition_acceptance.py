@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 # Seeded composition target -> its minimal length (DESIGN.md's table; bench/minimal.py
 # proves each by exhaustive enumeration).
-MINIMAL = {"overwritten-awaiter-task": 3, "eager-frees-task": 2, "dangling-when-all-task": 5,
+MINIMAL = {"overwritten-awaiter-task": 3, "eager-frees-task": 2, "dangling-when-all-task": 4,
            "inline-resume-when-all-task": 5, "move-assign-leak-task": 3}
 TWINS = ("compose-task", "eager-task", "shared-awaitable")
 CLEAN_EXAMPLES = 5000

@@ -5,7 +5,9 @@
 //
 // The library is single-threaded: one thread makes, resumes, awaits and destroys.
 // Awaiting is cancellation-safe: destroying a coroutine suspended in `co_await t`
-// unregisters it from t, and destroying t unregisters t from its awaiter.
+// unregisters it from t, and destroying t unregisters t from its awaiter. A task has
+// one awaiter at a time (await a task once: a second awaiter displaces the first,
+// which is then never resumed).
 #ifndef STRESSCORO_TARGETS_COMPOSE_TASK_HPP_INCLUDED
 #define STRESSCORO_TARGETS_COMPOSE_TASK_HPP_INCLUDED
 
@@ -93,6 +95,7 @@ public:
             m_continuation = awaiting;
             m_registered = true;
             promise_type& p = m_child.promise();
+            if (p.m_waiter != nullptr) p.m_waiter->m_registered = false;  // displaced: await_twice is a precondition
             p.m_waiter = this;
             p.m_paused = false;
             return m_child;

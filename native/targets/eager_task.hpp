@@ -2,7 +2,9 @@
 // pause, and a coroutine may await it afterwards. The flawed version frees its frame
 // at final suspend when nobody is waiting yet, while the owner still holds the handle.
 //
-// The library is single-threaded: one thread makes, resumes, awaits and destroys.
+// The library is single-threaded: one thread makes, resumes, awaits and destroys. A
+// task has one awaiter at a time (await a task once: a second awaiter displaces the
+// first, which is then never resumed); an awaiter destroyed mid-wait unregisters.
 #ifndef STRESSCORO_TARGETS_EAGER_TASK_HPP_INCLUDED
 #define STRESSCORO_TARGETS_EAGER_TASK_HPP_INCLUDED
 
@@ -95,6 +97,7 @@ public:
             m_continuation = awaiting;
             m_registered = true;
             promise_type& p = m_child.promise();
+            if (p.m_waiter != nullptr) p.m_waiter->m_registered = false;  // displaced: await_twice is a precondition
             p.m_waiter = this;
             if (!p.m_paused) return std::noop_coroutine();
             p.m_paused = false;

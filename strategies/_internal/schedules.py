@@ -82,9 +82,14 @@ def _steer(slot: int, live: Sequence[bool], keep_empty: bool, spread: bool = Fal
     return next(s % n for s in range(slot, slot + n) if live[s % n])
 
 
+def _taken(model: "_Model", slot: int) -> bool:
+    """A destination would destroy something worth keeping: not empty, and not only a
+    moved-from husk."""
+    return model.occupied(slot) and not model.moved[slot]
+
+
 def _free_slot(slot: int, occupied: Sequence[bool]) -> int:
-    """The drawn slot if empty, else the next empty one (a destination that does not
-    destroy what is there), else the slot drawn."""
+    """The drawn slot if not `occupied`, else the next such one, else the slot drawn."""
     n = len(occupied)
     return next((s % n for s in range(slot, slot + n) if not occupied[s % n]), slot)
 
@@ -317,15 +322,17 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
                     mask = usable if field in _USES.get(name, ()) and any(usable) else occupied
                     value = _steer(value, mask, keep_empty, spread)
             elif field == "dst" and name in ("make_from", "probe"):
-                value = _free_slot(value, [model.occupied(s) for s in range(slots)])
+                # A destination that destroys nothing worth keeping: an empty slot, or
+                # one holding only a moved-from husk.
+                value = _free_slot(value, [_taken(model, s) for s in range(slots)])
             args.append(value)
         if name == "make_from" and args[0] in args[3:]:
-            # The destination is one of the inputs: take the first empty slot that is
-            # not, else the first slot that is not (a fixed point: rebuild keeps it).
+            # The destination is one of the inputs: take the first free slot (empty, or a
+            # moved-from husk) that is not, else the first slot that is not (a fixed point: rebuild keeps it).
             others = [s for s in range(slots) if s not in args[3:]]
             if not others:
                 continue
-            args[0] = next((s for s in others if not model.occupied(s)), others[0])
+            args[0] = next((s for s in others if not _taken(model, s)), others[0])
         if name in ("make_from", "call") and not keep_empty and n_inputs:
             # An input that cannot be used (none live, moved-from, the other input
             # again...) is made fresh, in a free slot, just before: one draw gives
@@ -361,10 +368,10 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
             if len(taken) < n_inputs + (name == "make_from"):
                 continue
         if name == "probe" and args[0] == args[1]:
-            # The probe cannot live where what it awaits lives: the next empty slot,
+            # The probe cannot live where what it awaits lives: the next free slot,
             # else the next slot.
             after = [s % slots for s in range(args[1] + 1, args[1] + slots)]
-            args[0] = next((s for s in after if not model.occupied(s)), (args[1] + 1) % slots)
+            args[0] = next((s for s in after if not _taken(model, s)), (args[1] + 1) % slots)
             if args[0] == args[1]:
                 continue
         op = Op(name, tuple(args))

@@ -13,7 +13,7 @@
 int main() {
     using A = stresscoro_target;
     std::optional<A::object> s0, s1;
-    s0.emplace(A::make(1, 1));                                          // 0: make(countdown, 1)
+    s0.emplace(A::make(0, 1));                                          // 0: make(countdown, 1)
     s1.emplace(A::combine(0, 0, stresscoro::inputs<A::object>(&*s0, nullptr, 1)));  // 1: await_it(0)
     A::resume(*s1);   // 2: the parent starts and waits for the child at its pause
     s1.reset();       // 3: drop the suspended parent

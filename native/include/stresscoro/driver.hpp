@@ -225,26 +225,25 @@ public:
             s += ", \"has_use_count\": ";
             s += detail::has_use_count<A> ? "true" : "false";
             constexpr rules r = detail::rules_of<A>();
-            s += ", \"rules\": {\"moves_across_threads\": ";
-            s += r.moves_across_threads ? "true" : "false";
-            s += ", \"copies_dropped_across_threads\": ";
-            s += r.copies_dropped_across_threads ? "true" : "false";
-            s += ", \"resume_finished\": ";
-            s += r.resume_finished ? "true" : "false";
-            s += ", \"resume_from_any_thread\": ";
-            s += r.resume_from_any_thread ? "true" : "false";
-            s += ", \"use_after_move\": ";
-            s += r.use_after_move ? "true" : "false";
-            s += ", \"self_copy_assign\": ";
-            s += r.self_copy_assign ? "true" : "false";
-            s += ", \"self_move_assign\": ";
-            s += r.self_move_assign ? "true" : "false";
-            s += ", \"self_swap\": ";
-            s += r.self_swap ? "true" : "false";
-            s += ", \"await_twice\": ";
-            s += r.await_twice ? "true" : "false";
-            s += ", \"await_lvalue\": ";
-            s += r.await_lvalue ? "true" : "false";
+            const std::pair<const char*, bool> flags[] = {
+                {"moves_across_threads", r.moves_across_threads},
+                {"copies_dropped_across_threads", r.copies_dropped_across_threads},
+                {"resume_finished", r.resume_finished},
+                {"resume_from_any_thread", r.resume_from_any_thread},
+                {"use_after_move", r.use_after_move},
+                {"self_copy_assign", r.self_copy_assign},
+                {"self_move_assign", r.self_move_assign},
+                {"self_swap", r.self_swap},
+                {"await_twice", r.await_twice},
+                {"await_lvalue", r.await_lvalue},
+            };
+            s += ", \"rules\": {";
+            const char* comma = "";
+            for (const auto& [name, value] : flags) {
+                s += comma;
+                s += "\"" + std::string(name) + "\": " + (value ? "true" : "false");
+                comma = ", ";
+            }
             s += "}";
             if constexpr (detail::has_combinators<A>) {
                 s += ", \"combinators\": " + signatures(A::combinators);

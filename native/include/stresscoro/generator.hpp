@@ -367,8 +367,11 @@ private:
         }
         return (mode != pass::move && mode != pass::consume) || !m.borrowed(slot);
     }
+    // Python _taken: a destination would destroy something worth keeping (not empty,
+    // not only a moved-from husk).
+    static bool taken_slot(const model& m, int s) noexcept { return m.occupied(s) && !m.moved[s]; }
     static int free_slot(int slot, const model& m) noexcept {
-        for (int s = slot; s < slot + m.n; ++s) if (!m.occupied(s % m.n)) return s % m.n;
+        for (int s = slot; s < slot + m.n; ++s) if (!taken_slot(m, s % m.n)) return s % m.n;
         return slot;
     }
 
@@ -425,7 +428,7 @@ private:
             for (int t = 0; t < slots; ++t) {
                 if (t == o.a[3] || t == o.a[4]) continue;
                 if (other < 0) other = t;
-                if (empty < 0 && !m.occupied(t)) empty = t;
+                if (empty < 0 && !taken_slot(m, t)) empty = t;
             }
             if (other < 0) return false;
             o.a[0] = empty >= 0 ? empty : other;
@@ -437,7 +440,7 @@ private:
             // The next empty slot after the awaited one, else the next slot.
             int dst = (o.a[1] + 1) % slots;
             for (int t = o.a[1] + 1; t < o.a[1] + slots; ++t) {
-                if (!m.occupied(t % slots)) { dst = t % slots; break; }
+                if (!taken_slot(m, t % slots)) { dst = t % slots; break; }
             }
             o.a[0] = dst;
             if (o.a[0] == o.a[1]) return false;

@@ -81,6 +81,9 @@ public:
         std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
             promise_type& p = m_child.promise();
             p.m_continuation = awaiting;
+#if AWAITLIB_FIXED
+            if (p.m_waiter != nullptr) p.m_waiter->m_registered = false;  // a second awaiter displaces the first
+#endif
             p.m_waiter = this;
             m_registered = true;
             if (!p.m_paused) return std::noop_coroutine();  // running elsewhere: wait

@@ -2,7 +2,9 @@
 // checked by assertions that abort:
 //   - a moved-from task may only be destroyed or assigned to (awaiting, resuming or
 //     swapping it is a precondition violation);
-//   - swap(a, a) is a precondition violation.
+//   - swap(a, a) is a precondition violation;
+//   - a task is awaited once (not checked: a second awaiter displaces the first, which
+//     is then never resumed).
 // Everything else is safe, including destroying a coroutine while it awaits a task
 // (the awaiter unregisters) and destroying a task while a coroutine awaits it.
 //
@@ -77,10 +79,10 @@ public:
         }
         bool await_ready() const noexcept { return m_child.done(); }
         std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
-            STRICTLIB_EXPECTS(m_child.promise().m_waiter == nullptr);  // one awaiter at a time
             m_continuation = awaiting;
             m_registered = true;
             promise_type& p = m_child.promise();
+            if (p.m_waiter != nullptr) p.m_waiter->m_registered = false;  // a second awaiter displaces the first
             p.m_waiter = this;
             if (!p.m_paused) return std::noop_coroutine();
             p.m_paused = false;
