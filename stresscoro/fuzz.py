@@ -23,7 +23,7 @@ class Job:
     sanitizer: str
 
 
-def _profile(requested: str | None) -> str:
+def profile_for(requested: str | None) -> str:
     if requested:
         return requested
     env = os.environ.get("STRESSCORO_PROFILE")
@@ -32,7 +32,7 @@ def _profile(requested: str | None) -> str:
     return "ci" if os.environ.get("CI") else "dev"
 
 
-def _database(arg: str | None):
+def database_for(arg: str | None):
     if arg is None:
         return "default"
     if arg.lower() == "none":
@@ -60,9 +60,9 @@ def run_suite(args) -> int:
         chosen.append(adapter_target(args))
     chosen = chosen or targets_mod.builtin_targets()
     jobs = [Job(t, s) for t in chosen for s in ([args.sanitizer] if args.sanitizer else t.sanitizers)]
-    profile = _profile(args.profile)
+    profile = profile_for(args.profile)
     options = dict(max_examples=args.max_examples, seed=args.seed, profile=profile,
-                   database=_database(args.database), out_dir=Path(args.out),
+                   database=database_for(args.database), out_dir=Path(args.out),
                    verify=not args.no_verify, compiler=args.compiler, timeout_s=args.timeout)
     if args.max_ops:
         options["max_ops"] = args.max_ops

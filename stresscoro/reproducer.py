@@ -29,6 +29,7 @@ class Reproducer:
     cpp_kind: str | None = None  # what the C++ program showed when re-run
     python_kind: str | None = None  # what the pytest file failed with
     notes: list[str] = dataclasses.field(default_factory=list)
+    cpp_output: str = dataclasses.field(default="", repr=False)  # the C++ program's stderr
 
     def to_json(self) -> dict:
         return {"cpp": str(self.cpp), "python": str(self.python), "schedule": str(self.schedule),
@@ -253,6 +254,7 @@ def _run_cpp(rep: Reproducer) -> str | None:
                               timeout=VERIFY_TIMEOUT_S, start_new_session=True)
     except subprocess.TimeoutExpired:
         return "hang"
+    rep.cpp_output = proc.stderr
     report = parse_sanitizer_report(proc.stderr)
     if report is not None:
         return report.kind
