@@ -155,7 +155,9 @@ def _frames(lines: list[str], start: int) -> tuple[list[str], int]:
             i = ahead
         m = _FRAME.match(_BUILD_ID.sub("", lines[i]))
         if m:
-            frames.append((m.group(1) or m.group(2) or "").strip())
+            # TSan writes "<null> <null> (module+0x..)" for a frame it did not symbolize.
+            func = "" if (m.group(1) or "").startswith("<null>") else m.group(1)
+            frames.append((func or m.group(2) or "").strip())
         number = int(_FRAME_NUMBER.match(lines[i]).group(1)) if _FRAME_NUMBER.match(lines[i]) else number + 1
         i += 1
     return frames, i
@@ -164,7 +166,8 @@ def _frames(lines: list[str], start: int) -> tuple[list[str], int]:
 _FRAME_NUMBER = re.compile(r"^\s*#(\d+)")
 
 
-_MODULE_OFFSET = re.compile(r"^(/\S+?)\+0x([0-9a-f]+)$")
+# TSan names a module by its file name only, ASan by its path.
+_MODULE_OFFSET = re.compile(r"^(\S+?)\+0x([0-9a-f]+)$")
 
 
 def _expand(frames: list[str], symbolize) -> list[str]:

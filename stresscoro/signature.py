@@ -31,6 +31,7 @@ _EVIDENCE = {"heap-use-after-free": ("free", "access", "alloc"),
 _DEFAULT_EVIDENCE = ("access", "free", "alloc")
 _RACE = "data-race"
 
+_MAX_STREAMS = 8
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _HEADER = re.compile(r"==\d+==\s*ERROR: (?:AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer:"
                      r"|\S+:\d+:\d+: runtime error:")
@@ -140,9 +141,9 @@ def clean_report(text: str) -> str:
 
     A prefix is whatever precedes the first stack frame's `#0` on its line; it is
     generalised by letting every run of digits vary (timestamps, pids, thread ids).
-    Digit fields that go back and forth between lines (thread or process ids, not
-    timestamps, which only grow) tell streams apart: lines whose fields differ from
-    the header line's belong to another thread or process and are dropped."""
+    Digit fields that go back and forth between a few values (thread or process ids,
+    not timestamps) tell streams apart: lines whose fields differ from the header
+    line's belong to another thread or process and are dropped."""
     lines = [_ANSI.sub("", line) for line in text.replace("\r\n", "\n").split("\n")]
     header = next((i for i, line in enumerate(lines) if _HEADER.search(line)), None)
     if header is None:
@@ -166,11 +167,14 @@ def clean_report(text: str) -> str:
 
 
 def _stream_keys(rows: list[tuple[str, ...]]) -> list[int]:
-    """Digit fields whose value goes down somewhere: ids of interleaved streams."""
+    """Digit fields that come back to a value after leaving it, and take few values:
+    ids of interleaved threads or processes. Timestamp fields never come back within a
+    report (their seconds and fractions only move on), or take many values."""
     keys = []
     for k in range(len(rows[0]) if rows else 0):
-        values = [int(r[k]) for r in rows]
-        if any(b < a for a, b in zip(values, values[1:])):
+        values = [r[k] for r in rows]
+        runs = [v for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
+        if len(set(runs)) < len(runs) and len(set(values)) <= _MAX_STREAMS:
             keys.append(k)
     return keys
 
@@ -178,6 +182,8 @@ def _stream_keys(rows: list[tuple[str, ...]]) -> list[int]:
 def parse(text: str, symbolize=None) -> Signature:
     """The signature of the first sanitizer report in `text`; ReportError if there is
     none, or if it stops before its stacks. `symbolize` as for oracle.classify."""
+    if not text.strip():
+        raise ReportError("the report is empty: pass the file that holds the sanitizer's output")
     cleaned = clean_report(text)
     lines = cleaned.splitlines()
     header = next((i for i, line in enumerate(lines) if _ANY_HEADER.search(line)), None)
@@ -236,7 +242,7 @@ def library_frames(frames, limit: int = FRAMES) -> tuple[tuple[Frame, ...], int]
             if _MODULE_OFFSET.match(raw.strip()) and not any(s in raw for s in _DROP_FILES):
                 missing += 1
             continue
-        if out and out[-1].name == frame.name:
+        if out and out[-1].same_function(frame):
             continue
         out.append(frame)
         if len(out) == limit:
@@ -370,7 +376,7 @@ def compare(report: Signature, finding: Signature) -> Comparison:
     It does when the kinds agree (equal, or one of KIND_FAMILIES) and the stack that
     names the bug for that kind (free, then access, then alloc for a use after free or
     a double free; access for the rest; alloc for a leak; for a race, the two threads'
-    stacks as an unordered pair) is the same stack by same_stack(). The first stack in
+    stacks as an unordered pair, both the same) is the same stack by same_stack(). The first stack in
     that order that both sides have decides; if neither has any, the kind alone does.
 
     `similarity` (0 to 1, 1 for equal signatures) steers the search toward closer
@@ -388,7 +394,13 @@ def compare(report: Signature, finding: Signature) -> Comparison:
     by_name = {r.name: r for r in rows}
     decider = next((by_name[n] for n in _evidence(report.kind)
                     if n in by_name and by_name[n].comparable), None)
-    matches = agree and (decider is None or decider.same)
+    if report.kind == _RACE:
+        # Both threads' stacks: the one that wrote and the one it raced with.
+        pair = [by_name[n] for n in ("access", "previous") if n in by_name and by_name[n].comparable]
+        decider = pair[0] if pair else decider
+        matches = agree and all(r.same for r in pair)
+    else:
+        matches = agree and (decider is None or decider.same)
     scored = [r.shared / len(r.report) for r in rows if r.report]
     frames_score = sum(scored) / len(scored) if scored else 0.0
     kind_score = 1.0 if report.kind == finding.kind else 0.5 if agree else 0.0
