@@ -315,8 +315,9 @@ def _print_reproduction(say, result) -> None:
         if closest is None:
             say("    the search found nothing at all on this target.")
         else:
-            say(f"    closest finding (similarity {closest.comparison.similarity:.2f}):")
-            _print_candidate(say, closest, result.report)
+            say(f"    closest finding (similarity {closest.comparison.similarity:.2f}; the shortest "
+                "schedule seen, not shrunk, since it does not match):")
+            _print_candidate(say, closest, "schedule")
             for d in closest.comparison.differences() or ["the kinds differ"]:
                 say(f"    differs: {d}")
         say("    try:")
@@ -325,7 +326,7 @@ def _print_reproduction(say, result) -> None:
     else:
         say(f"{head}: REPRODUCED (similarity {match.comparison.similarity:.2f}, decided by the "
             f"{match.comparison.basis} {'stack' if match.comparison.basis != 'kind only' else ''})".rstrip())
-        _print_candidate(say, match, result.report)
+        _print_candidate(say, match, "minimal schedule")
         rep = match.bug.reproducer
         if rep is not None:
             status = "verified" if rep.verified else "NOT verified: " + "; ".join(rep.notes)
@@ -343,10 +344,10 @@ def _print_reproduction(say, result) -> None:
                 f"{len(o.bug.schedule.ops)} op(s), similarity {o.comparison.similarity:.2f}")
 
 
-def _print_candidate(say, cand, report) -> None:
+def _print_candidate(say, cand, label: str) -> None:
     bug = cand.bug
     say(f"    {bug.finding.kind} {bug.finding.where(bug.schedule, bug.factory_names)}; "
-        f"minimal schedule, {len(bug.schedule.ops)} op(s):")
+        f"{label}, {len(bug.schedule.ops)} op(s):")
     for k, line in enumerate(bug.schedule.render(bug.factory_names)):
         say(f"        {k:>3}  {line}")
     say(f"    {'stack':<8}{'#':>2}  {'report':<44}  finding")
