@@ -56,6 +56,7 @@ _DROP_FILES = ("libsanitizer", "/include/c++/", "nptl/", "sysdeps/", "libasan.so
 # GCC's split coroutine functions and Clang's: bodies and destroy paths, not library code.
 _CORO_CLONE = re.compile(r"\[clone \.(?:actor|destroy|resume)\]|\((?:\.resume|\.destroy|\.cleanup)\)"
                          r"|\.(?:resume|destroy|cleanup|actor)$")
+_BARE = re.compile(r"^[A-Za-z_]\w*(?:<.*>)?$")
 _ADAPTER = re.compile(r"(?:^|::)\w*_adapter(?:<|::)")
 _CLONE_SUFFIX = re.compile(r"\s*\[clone [^\]]*\]|\.(?:isra|constprop|part|cold|lto_priv)(?:\.\d+)?")
 _BRACKET_OPERATORS = ("operator()", "operator<<=", "operator>>=", "operator<=>", "operator<<",
@@ -259,6 +260,10 @@ def normalize_frame(raw: str) -> Frame | None:
     m = _WHERE.match(text)
     func, where = (m.group(1), os.path.normpath(m.group(2))) if m else (text, "")
     if any(s in where for s in _DROP_FILES) or _CORO_CLONE.search(func):
+        return None
+    if where and _BARE.match(func):
+        # GCC's symbolizer names a coroutine's split functions (and lambdas) by their
+        # bare source name, without namespace or parameters: the clones above.
         return None
     name = normalize_name(func)
     if not name or name in _DROP_EXACT or name.startswith(_DROP_FUNCS) or _ADAPTER.search(name):
