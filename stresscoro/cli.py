@@ -345,11 +345,8 @@ def _print_reproduction(say, result) -> None:
 
 
 def _print_candidate(say, cand, label: str) -> None:
-    bug = cand.bug
-    say(f"    {bug.finding.kind} {bug.finding.where(bug.schedule, bug.factory_names)}; "
-        f"{label}, {len(bug.schedule.ops)} op(s):")
-    for k, line in enumerate(bug.schedule.render(bug.factory_names)):
-        say(f"        {k:>3}  {line}")
+    for line in cand.bug.schedule_lines(label):
+        say(f"    {line}")
     say(f"    {'stack':<8}{'#':>2}  {'report':<44}  finding")
     for row in cand.comparison.stacks:
         mark = "same" if row.same else ("-" if not row.comparable else "DIFFERS")

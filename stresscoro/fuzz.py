@@ -133,10 +133,8 @@ def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:
         say(f"    note: {res.note}")
     for bug in res.findings:
         f = bug.finding
-        say(f"    {f.kind} {f.where(bug.schedule, bug.factory_names)}; minimal schedule, "
-            f"{len(bug.schedule.ops)} op(s):")
-        for k, line in enumerate(bug.schedule.render(bug.factory_names)):
-            say(f"        {k:>3}  {line}")
+        for line in bug.schedule_lines():
+            say(f"    {line}")
         say(f"        {f.summary}")
         if f.location:
             say(f"        at {f.location}")

@@ -93,6 +93,14 @@ class FoundBug:
     reproducer: reproducer.Reproducer | None = None
     factory_names: list[str] = dataclasses.field(default_factory=list)
 
+    def schedule_lines(self, label: str = "minimal schedule") -> list[str]:
+        """What went wrong where, then the schedule, one numbered op a line."""
+        f = self.finding
+        head = (f"{f.kind} {f.where(self.schedule, self.factory_names)}; {label}, "
+                f"{len(self.schedule.ops)} op(s):")
+        return [head] + [f"    {k:>3}  {line}"
+                         for k, line in enumerate(self.schedule.render(self.factory_names))]
+
     def to_json(self) -> dict:
         return {
             "kind": self.finding.kind,

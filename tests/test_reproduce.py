@@ -146,13 +146,17 @@ def test_on_a_target_with_two_bugs_each_report_leads_to_its_own_bug(reports, tmp
     assert result.match.bug.reproducer.verified
 
 
-def test_the_cli_reproduces_the_second_bug_and_says_what_else_it_saw(reports, tmp_path):
-    _, prefixed = reports("final-frees")
+def _cli_reproduce(reports, tmp_path, *extra):
+    """`stresscoro reproduce` on the report of the example's second bug."""
     path = tmp_path / "crash.log"
-    path.write_text(prefixed)
-    proc = run("reproduce", "--report", path, "--adapter", TWOBUGS / "adapter.cpp",
+    path.write_text(reports("final-frees")[1])
+    return run("reproduce", "--report", path, "--adapter", TWOBUGS / "adapter.cpp",
                "-I", TWOBUGS_INCLUDE, "--seed", "1", "--database", "none",
-               "--out", tmp_path / "out", "--json", tmp_path / "r.json", cwd=tmp_path)
+               "--out", tmp_path / "out", *extra, cwd=tmp_path)
+
+
+def test_the_cli_reproduces_the_second_bug_and_says_what_else_it_saw(reports, tmp_path):
+    proc = _cli_reproduce(reports, tmp_path, "--json", tmp_path / "r.json")
     assert proc.returncode == EXIT_FINDINGS, proc.stdout + proc.stderr
     out = proc.stdout
     assert "REPRODUCED" in out and "decided by the free stack" in out
@@ -170,17 +174,11 @@ def test_the_cli_reproduces_the_second_bug_and_says_what_else_it_saw(reports, tm
 
 
 def test_no_match_says_so_shows_the_closest_and_what_to_try(reports, tmp_path):
-    _, prefixed = reports("final-frees")
-    path = tmp_path / "crash.log"
-    path.write_text(prefixed)
-    proc = run("reproduce", "--report", path, "--adapter", TWOBUGS / "adapter.cpp",
-               "-I", TWOBUGS_INCLUDE, "--define", "TWOBUGS_FIX_FINAL=1", "--seed", "1",
-               "--database", "none", "--max-examples", "150", "--out", tmp_path / "out",
-               cwd=tmp_path)
+    proc = _cli_reproduce(reports, tmp_path, "--define", "TWOBUGS_FIX_FINAL=1", "--max-examples", "150")
     assert proc.returncode == EXIT_CLEAN, proc.stdout + proc.stderr
     out = proc.stdout
     assert "NO MATCH for the report's heap-use-after-free" in out
     assert "closest finding" in out and re.search(r"\d+  copy\(\d, \d\)", out), out
     assert "differs: free stack: report" in out
     assert "try:" in out and "--max-examples 2000" in out
-    assert not list((tmp_path / "out").glob("*.cpp")) if (tmp_path / "out").exists() else True
+    assert not list((tmp_path / "out").glob("*.cpp")), "reproducers written for a finding that does not match"
