@@ -106,6 +106,10 @@ def reproduce(report: sig.Signature, target: Target, sanitizer: str | None = Non
         candidates.append(Candidate(bug, s, sig.compare(report, s)))
     candidates.sort(key=lambda c: (not c.comparison.matches, -c.comparison.similarity,
                                    len(c.bug.schedule.ops)))
+    # Findings told apart by location (file:line) may still be one crash by signature.
+    seen: set[str] = set()
+    candidates = [c for c in candidates
+                  if not (c.signature.fingerprint() in seen or seen.add(c.signature.fingerprint()))]
     result = ReproduceResult(report, campaign, candidates)
     match = result.match
     if match is not None and match.bug.reproducer is not None and match.bug.reproducer.cpp_output:

@@ -46,8 +46,8 @@ _DROP_FUNCS = ("std::", "__", "operator new", "operator delete", "pthread_", "st
                "stresscoro::detail", "stresscoro::replay", "stresscoro::await_from",
                "stresscoro::init_probe", "stresscoro::probe", "stresscoro_run", "stresscoro_target",
                "_cffi_", "run_on_stack", "emplace_from")
-_DROP_EXACT = {"_FUN", "main", "operator()", "malloc", "calloc", "realloc", "free", "start_thread",
-               "clone", "clone3"}
+_DROP_EXACT = {"_FUN", "main", "_start", "operator()", "malloc", "calloc", "realloc", "free",
+               "start_thread", "clone", "clone3"}
 _DROP_FILES = ("libsanitizer", "/include/c++/", "nptl/", "sysdeps/", "libasan.so", "libtsan.so",
                "libubsan.so", "liblsan.so", "libc.so", "libstdc++.so", "libc++", "libclang_rt",
                "libpython", "Objects/", "Python/", "Modules/", "/stresscoro/driver.hpp",
@@ -197,7 +197,11 @@ def parse(text: str, symbolize=None) -> Signature:
     where = f"the report's header on line {header + 1} ({lines[header].strip()[:80]!r})"
     if finding is None or not finding.kind:
         raise ReportError(f"could not read the error kind from {where}")
-    if not any(finding.stacks.values()):
+    notes = ()
+    if finding.source == "ubsan" and not any(finding.stacks.values()):
+        notes = ("UBSan printed no stack: rerun with UBSAN_OPTIONS=print_stacktrace=1 for one; "
+                 "only the kind can be compared",)
+    elif not any(finding.stacks.values()):
         raise ReportError(f"{where} is followed by no stack frame ('#0 ...'): the report is "
                           "truncated or not a sanitizer report; pass the whole report")
     if finding.source in ("asan", "lsan", "tsan") and not any(
@@ -205,7 +209,8 @@ def parse(text: str, symbolize=None) -> Signature:
         last = next((line.strip() for line in reversed(lines) if line.strip()), "")
         raise ReportError(f"{where} has no SUMMARY line after it: the report is truncated "
                           f"(its last line is {last[:80]!r}); pass the whole report")
-    return from_finding(finding)
+    signature = from_finding(finding)
+    return dataclasses.replace(signature, notes=signature.notes + notes) if notes else signature
 
 
 def from_finding(finding: Finding) -> Signature:

@@ -6,7 +6,9 @@ own bug; a noisy log parses to the clean report's signature."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 
 import pytest
 
@@ -182,3 +184,24 @@ def test_no_match_says_so_shows_the_closest_and_what_to_try(reports, tmp_path):
     assert "differs: free stack: report" in out
     assert "try:" in out and "--max-examples 2000" in out
     assert not list((tmp_path / "out").glob("*.cpp")), "reproducers written for a finding that does not match"
+
+
+def test_ubsan_reports_parse_with_their_stack_and_without_one(tmp_path):
+    src = tmp_path / "ub.cpp"
+    src.write_text("#include <climits>\n"
+                   "namespace lib { int bump(int x) { return x + 1; } }\n"
+                   "int main(int argc, char**) { return lib::bump(INT_MAX - 1 + argc) > 0; }\n")
+    exe = tmp_path / "ub"
+    subprocess.run(["g++", "-std=c++20", "-O1", "-g", "-fsanitize=undefined", str(src), "-o", str(exe)],
+                   check=True)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("SAN_OPTIONS")}
+    plain = subprocess.run([exe], capture_output=True, text=True, env=env).stderr
+    stacked = subprocess.run([exe], capture_output=True, text=True,
+                             env={**env, "UBSAN_OPTIONS": "print_stacktrace=1"}).stderr
+    with_stack = sig.parse(stacked)
+    assert with_stack.kind == "undefined-behavior"
+    assert [f.name for f in with_stack.stacks["access"]] == ["lib::bump"]
+    without = sig.parse(plain)
+    assert without.kind == "undefined-behavior" and not without.crash_state
+    assert any("print_stacktrace=1" in n for n in without.notes)
+    assert sig.compare(with_stack, without).basis == "kind only"
