@@ -31,7 +31,7 @@ class Candidate:
 
 @dataclasses.dataclass
 class ReproduceResult:
-    """The outcome of `reproduce`: candidates best first, matching ones before the rest."""
+    """The outcome of `reproduce`: candidates in _rank order."""
 
     report: sig.Signature
     campaign: CampaignResult
@@ -79,6 +79,13 @@ class ReproduceResult:
         return result
 
 
+def _rank(c: Candidate) -> tuple:
+    """Matching findings first, the shortest (then the most similar) first; then the
+    rest, the closest (then the shortest) first."""
+    length, similarity = len(c.bug.schedule.ops), -c.comparison.similarity
+    return (0, length, similarity) if c.comparison.matches else (1, similarity, length)
+
+
 def sanitizer_for(report: sig.Signature, target: Target) -> str:
     """The sanitizer that can show the report's crash: the one that wrote it."""
     return _SANITIZER_OF.get(report.source, target.sanitizers[0])
@@ -104,8 +111,7 @@ def reproduce(report: sig.Signature, target: Target, sanitizer: str | None = Non
     for bug in campaign.findings:
         s = sig.from_finding(bug.finding)
         candidates.append(Candidate(bug, s, sig.compare(report, s)))
-    candidates.sort(key=lambda c: (not c.comparison.matches, -c.comparison.similarity,
-                                   len(c.bug.schedule.ops)))
+    candidates.sort(key=_rank)
     # Findings told apart by location (file:line) may still be one crash by signature.
     seen: set[str] = set()
     candidates = [c for c in candidates

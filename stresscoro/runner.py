@@ -45,12 +45,15 @@ class FindingError(AssertionError):
 _error_classes: dict[tuple[str, str], type[FindingError]] = {}
 
 
-def _error_for(finding: Finding) -> FindingError:
-    cls = _error_classes.get(finding.signature)
+def _error_for(finding: Finding, key: tuple[str, str] | None = None) -> FindingError:
+    """The error to raise for `finding`; findings with one `key` (default: kind and
+    location) are one failure to Hypothesis, which shrinks it while the key holds."""
+    key = key or finding.signature
+    cls = _error_classes.get(key)
     if cls is None:
-        name = "Finding_" + "".join(c if c.isalnum() else "_" for c in finding.kind)
+        name = "Finding_" + "".join(c if c.isalnum() else "_" for c in key[0])
         cls = type(name, (FindingError,), {"__module__": __name__})
-        _error_classes[finding.signature] = cls
+        _error_classes[key] = cls
     err = cls(f"{finding.kind}: {finding.summary}")
     err.finding = finding
     return err
@@ -205,8 +208,12 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                 found[f.signature] = FoundBug(f, s, count, now - t0, now - t0, factory_names=names)
             elif len(s.ops) <= len(bug.schedule.ops):
                 bug.finding, bug.schedule, bug.minimal_s = f, s, now - t0
-            if fails is None or fails(f):
+            if fails is None:
                 raise _error_for(f)
+            if fails(f):
+                # Every finding the property rejects is the one failure it looks for:
+                # shrinking may move it to another location as long as it still fails.
+                raise _error_for(f, ("property", "fails"))
 
         overrides = dict(deadline=None, suppress_health_check=list(HealthCheck),
                          report_multiple_bugs=True, print_blob=False, verbosity=Verbosity.quiet)
