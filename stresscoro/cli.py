@@ -22,8 +22,52 @@ class ScheduleFileError(Exception):
         self.label = label
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad option reported as one paragraph on stderr and exit 2."""
+
+    def error(self, message: str):
+        usage = f" ({' '.join(self.format_usage().split())})" if self.prog == "stresscoro" else ""
+        self.exit(EXIT_ERROR, f"stresscoro: usage error: {message}. Run '{self.prog} --help' "
+                              f"for the options{usage}\n")
+
+
+def _ranged(kind, low, high, unit: str = ""):
+    """An argparse type: a number of `kind` within low..high, inclusive."""
+    noun = "an integer" if kind is int else "a number"
+    fmt = "," if kind is int else ",g"
+    allowed = f"{noun} in {low:{fmt}}..{high:{fmt}}{unit}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}") from None
+        if not low <= value <= high or value != value:
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+MAX_EXAMPLES = 10_000_000
+MAX_JOBS = 64
+TIMEOUT_RANGE_S = (0.1, 86_400.0)
+MEMORY_RANGE_MB = (64, 1 << 20)
+MAX_REPORT_BYTES = 64 << 20
+
+
+def _limits_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=_ranged(float, *TIMEOUT_RANGE_S, " seconds"), default=10.0,
+                   metavar="SECONDS", help="a schedule (and a reproducer run) that takes longer "
+                   "is a hang (default 10)")
+    p.add_argument("--memory-mb", type=_ranged(int, *MEMORY_RANGE_MB, " MiB"), default=4096,
+                   metavar="N", help="a schedule (and a reproducer run) whose resident memory "
+                   "passes N MiB is out-of-memory (default 4096)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="stresscoro",
         description="Property-based stress testing of C++20 coroutine ownership rules.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -33,12 +77,12 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("replay", help="run a saved schedule file once and report what it finds")
     r.add_argument("file", help="a schedule JSON file (format stresscoro-schedule)")
-    r.add_argument("--target", help="run against this target (name or adapter path) instead of "
-                   "the one the file names")
+    r.add_argument("--target", help="run against this built-in target instead of the one the "
+                   "file names (your own adapter: --adapter)")
     r.add_argument("--sanitizer", choices=("asan", "tsan", "ubsan", "none"),
                    help="default: the target's first declared sanitizer")
     r.add_argument("--compiler", help="C++ compiler (default g++, or $STRESSCORO_CXX)")
-    r.add_argument("--timeout", type=float, default=10.0, help="seconds per schedule (default 10)")
+    _limits_options(r)
     r.add_argument("--json", metavar="PATH", help="write the JSON result to PATH, or - for stdout")
 
     f = sub.add_parser("fuzz", help="search targets for ownership bugs with Hypothesis")
@@ -46,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="built-in target names or adapter .cpp paths (default: the built-in suite)")
     f.add_argument("--sanitizer", choices=("asan", "tsan", "ubsan", "none"),
                    help="run every target under this one (default: each target's own list)")
-    f.add_argument("--jobs", type=int, default=1, help="campaigns run in parallel (default 1)")
+    f.add_argument("--jobs", type=_ranged(int, 1, MAX_JOBS), default=1,
+                   help="campaigns run in parallel (default 1)")
     _search_options(f)
     f.add_argument("--tsan-fence-annotations", action="store_true",
                    help="build with STRESSCORO_TSAN_FENCE_ANNOTATIONS so TSan can check a target "
@@ -73,7 +118,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _search_options(p: argparse.ArgumentParser) -> None:
     """Options of every Hypothesis campaign (fuzz, reproduce)."""
-    p.add_argument("--max-examples", type=int, help="examples per campaign (default: the profile's)")
+    from .schedule import MAX_OPS, MAX_SLOTS, MAX_THREADS
+
+    p.add_argument("--max-examples", type=_ranged(int, 1, MAX_EXAMPLES),
+                   help="examples per campaign (default: the profile's)")
     p.add_argument("--seed", type=int, help="Hypothesis seed, for a reproducible search")
     p.add_argument("--profile", choices=("dev", "ci", "nightly"), default=None,
                    help="settings profile: dev 300, ci 1000, nightly 20000 examples "
@@ -86,10 +134,12 @@ def _search_options(p: argparse.ArgumentParser) -> None:
                    help="Hypothesis example database directory, or 'none' "
                         "(default: Hypothesis's own, ./.hypothesis/examples)")
     p.add_argument("--compiler", help="C++ compiler (default g++, or $STRESSCORO_CXX)")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per schedule (default 10)")
-    p.add_argument("--max-ops", type=int, default=None, help="longest schedule generated (default 12)")
-    p.add_argument("--slots", type=int, default=None, help="object slots per schedule (default 3)")
-    p.add_argument("--threads", type=int, default=None,
+    _limits_options(p)
+    p.add_argument("--max-ops", type=_ranged(int, 1, MAX_OPS), default=None,
+                   help="longest schedule generated (default 12)")
+    p.add_argument("--slots", type=_ranged(int, 1, MAX_SLOTS), default=None,
+                   help="object slots per schedule (default 3)")
+    p.add_argument("--threads", type=_ranged(int, 1, MAX_THREADS), default=None,
                    help="schedule threads (default 2 under tsan, else 1)")
 
 
@@ -147,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _usage_error(e: Exception) -> int:
     from .build import BuildError
+    from .outputs import OutputError
     from .schedule import InvalidSchedule
     from .targets import InvalidTarget, UnknownTarget
     from .worker import WorkerError
@@ -164,6 +215,7 @@ def _usage_error(e: Exception) -> int:
         "CompilerNotFound": "compiler not found",
         "BuildError": "build failed",
         "WorkerError": "worker failed to start",
+        "OutputError": "cannot write output",
     }.get(type(e).__name__, "error")
     print(f"stresscoro: {label}: {e}", file=sys.stderr)
     return EXIT_ERROR
@@ -188,8 +240,11 @@ def _targets(args) -> int:
 
 def _replay(args) -> int:
     from . import schedule as sched
+    from .outputs import write_json
+    from . import supervise
+    from .outputs import check_file
     from .session import TargetSession
-    from .targets import get
+    from .targets import builtin
 
     try:
         s = sched.load(args.file)
@@ -204,14 +259,31 @@ def _replay(args) -> int:
             f"{args.file!r} does not exist; check the path (a relative path starts at "
             "the current directory)")) from None
     except (OSError, UnicodeDecodeError) as e:
+        if isinstance(e, IsADirectoryError) or os.path.isdir(args.file):
+            raise ScheduleFileError("cannot read the schedule", (
+                f"{args.file!r} is a directory; pass a JSON schedule file")) from None
         raise ScheduleFileError("cannot read the schedule", (
             f"{args.file!r}: {e}; pass a readable UTF-8 JSON schedule file")) from None
-    target = adapter_target(args, name=s.target) if args.adapter else get(args.target or s.target)
+    if args.adapter:
+        target = adapter_target(args, name=s.target)
+    else:
+        target = builtin(args.target or s.target,
+                         "--target" if args.target else f"the schedule file's target ({args.file})")
     sanitizer = args.sanitizer or target.sanitizers[0]
+    if args.json:
+        check_file("--json", args.json)
     t0 = time.perf_counter()
-    with TargetSession(target, sanitizer, compiler=args.compiler, timeout_s=args.timeout) as session:
-        outcome = session.run(s)
-        names = session.factory_names
+    with supervise.Stop() as stop:
+        try:
+            with stop.interruptible(), TargetSession(
+                    target, sanitizer, compiler=args.compiler, timeout_s=args.timeout,
+                    memory_mb=args.memory_mb) as session:
+                outcome = session.run(s)
+                names = session.factory_names
+        except KeyboardInterrupt:
+            print(f"stresscoro: interrupted ({stop.name or 'SIGINT'}); workers stopped",
+                  file=sys.stderr)
+            return stop.exit_code
     elapsed = time.perf_counter() - t0
     result = {
         "target": target.name,
@@ -225,7 +297,7 @@ def _replay(args) -> int:
         ],
     }
     if args.json:
-        _write_json({"results": [result]}, args.json)
+        write_json({"results": [result]}, args.json)
     if args.json != "-":
         _print_outcome(s, target.name, sanitizer, outcome, names)
     return EXIT_FINDINGS if outcome.findings else EXIT_CLEAN
@@ -249,7 +321,14 @@ def _read_report(path: str):
 
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
+            text = f.read(MAX_REPORT_BYTES + 1)
+        if len(text) > MAX_REPORT_BYTES:
+            raise ScheduleFileError("report too large", (
+                f"{path!r} is larger than {MAX_REPORT_BYTES >> 20} MiB; cut the log down to "
+                "the sanitizer report (from its '==...==ERROR' or 'WARNING:' line to SUMMARY)"))
+    except IsADirectoryError:
+        raise ScheduleFileError("cannot read the report", f"{path!r} is a directory; pass the "
+                                "file that holds the sanitizer report") from None
     except FileNotFoundError:
         raise ScheduleFileError("report file not found", (
             f"{path!r} does not exist; check the path (a relative path starts at the current "
@@ -273,9 +352,9 @@ def _signature(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from pathlib import Path
-
+    from . import supervise
     from .fuzz import database_for, profile_for
+    from .outputs import check_dir, check_file, write_json
     from .reproduce import reproduce
     from .targets import get
 
@@ -288,20 +367,31 @@ def _reproduce(args) -> int:
         raise ScheduleFileError("no target", (
             "reproduce needs the library the report came from: a built-in target name, "
             "an adapter .cpp path, or --adapter FILE (with -I DIR for its headers)"))
+    out_dir = check_dir("--out", args.out)
+    if args.json:
+        check_file("--json", args.json)
     options = dict(max_examples=args.max_examples, seed=args.seed,
                    profile=profile_for(args.profile), database=database_for(args.database),
-                   out_dir=Path(args.out), verify=not args.no_verify, compiler=args.compiler,
-                   timeout_s=args.timeout)
+                   out_dir=out_dir, verify=not args.no_verify, compiler=args.compiler,
+                   timeout_s=args.timeout, memory_mb=args.memory_mb)
     for name in ("max_ops", "slots", "threads"):
         if getattr(args, name):
             options[name] = getattr(args, name)
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json == "-" else print
     say(f"stresscoro reproduce: {report.kind} from {args.report}; fingerprint {report.fingerprint()}")
-    result = reproduce(report, target, args.sanitizer, progress=lambda line: print(
-        f"  ... {line}", file=sys.stderr, flush=True), **options)
+    supervise.clean_stale()
+    with supervise.Stop() as stop:
+        try:
+            with stop.interruptible():
+                result = reproduce(report, target, args.sanitizer, progress=lambda line: print(
+                    f"  ... {line}", file=sys.stderr, flush=True), **options)
+        except KeyboardInterrupt:
+            print(f"stresscoro: interrupted ({stop.name or 'SIGINT'}); workers stopped",
+                  file=sys.stderr)
+            return stop.exit_code
     _print_reproduction(say, result)
     if args.json:
-        _write_json({"report": report.to_json(), "results": [result.to_json()]}, args.json)
+        write_json({"report": report.to_json(), "results": [result.to_json()]}, args.json)
     return EXIT_FINDINGS if result.match else EXIT_CLEAN
 
 
@@ -361,15 +451,6 @@ def _fuzz(args) -> int:
     from .fuzz import run_suite
 
     return run_suite(args)
-
-
-def _write_json(data: dict, dest: str) -> None:
-    text = json.dumps(data, indent=2) + "\n"
-    if dest == "-":
-        sys.stdout.write(text)
-    else:
-        with open(dest, "w", encoding="utf-8") as f:
-            f.write(text)
 
 
 if __name__ == "__main__":

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import multiprocessing
 import os
 import sys
 import time
-from pathlib import Path
 
+from . import supervise
 from . import targets as targets_mod
 from .build import BuildError
-from .cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, _write_json, adapter_target
+from .cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, adapter_target
+from .outputs import check_dir, check_file, write_json
+from .pool import JobPool
 from .runner import CampaignResult, broken_rule, run_campaign
 from .worker import WorkerError
 
@@ -55,15 +55,26 @@ def _run_job(job: Job, options: dict) -> CampaignResult | str:
 
 
 def run_suite(args) -> int:
+    """Every (target, sanitizer) campaign, in-process or in a pool of `--jobs` processes.
+
+    Outputs are checked before the first campaign. The JSON file is rewritten (atomically)
+    after every campaign, so an interrupted run keeps every finished one. The first
+    SIGINT/SIGTERM stops starting campaigns and abandons the running ones (within the
+    pool's grace time); what finished is printed and written, and the exit code is
+    128 + the signal. A second one exits at once (supervise.Stop)."""
     chosen = [targets_mod.get(name) for name in args.targets]
     if args.adapter:
         chosen.append(adapter_target(args))
     chosen = chosen or targets_mod.builtin_targets()
     jobs = [Job(t, s) for t in chosen for s in ([args.sanitizer] if args.sanitizer else t.sanitizers)]
+    out_dir = check_dir("--out", args.out)
+    if args.json:
+        check_file("--json", args.json)
     profile = profile_for(args.profile)
     options = dict(max_examples=args.max_examples, seed=args.seed, profile=profile,
-                   database=database_for(args.database), out_dir=Path(args.out),
-                   verify=not args.no_verify, compiler=args.compiler, timeout_s=args.timeout)
+                   database=database_for(args.database), out_dir=out_dir,
+                   verify=not args.no_verify, compiler=args.compiler, timeout_s=args.timeout,
+                   memory_mb=args.memory_mb)
     if args.max_ops:
         options["max_ops"] = args.max_ops
     if args.slots:
@@ -73,39 +84,70 @@ def run_suite(args) -> int:
     if args.tsan_fence_annotations:
         options["tsan_fence_annotations"] = True
     quiet = args.json == "-"
-    say = (lambda *a: print(*a, file=sys.stderr)) if quiet else print
+    say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if quiet else \
+        (lambda *a: print(*a, flush=True))
     say(f"stresscoro fuzz: {len(jobs)} campaign(s), profile {profile}"
         f"{f', seed {args.seed}' if args.seed is not None else ''}, reproducers in {args.out}/")
+    supervise.clean_stale()
     t0 = time.perf_counter()
-    outcomes: list[tuple[Job, CampaignResult | str]] = []
-    if args.jobs > 1 and len(jobs) > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-            futures = {pool.submit(_run_job, j, options): j for j in jobs}
-            for fut in concurrent.futures.as_completed(futures):
-                outcomes.append((futures[fut], fut.result()))
-                _report(say, len(outcomes), len(jobs), *outcomes[-1])
-        order = {id(j): i for i, j in enumerate(jobs)}
-        outcomes.sort(key=lambda o: order[id(o[0])])
-    else:
-        for j in jobs:
-            outcomes.append((j, _run_job(j, options)))
-            _report(say, len(outcomes), len(jobs), *outcomes[-1])
+    done: dict[int, CampaignResult | str] = {}
+
+    def finished(index: int, res: CampaignResult | str) -> None:
+        done[index] = res
+        _report(say, len(done), len(jobs), jobs[index], res)
+        if args.json and args.json != "-":
+            _write_results(args.json, jobs, done, t0, complete=False, stopped=None)
+
+    with supervise.Stop() as stop:
+        if args.jobs > 1 and len(jobs) > 1:
+            def on_result(index: int, status: str, value) -> None:
+                if status != "interrupted":  # "ok": a CampaignResult; "error": its message
+                    finished(index, value)
+
+            JobPool(min(args.jobs, len(jobs)), stop).run(
+                [(_run_job, (j, options)) for j in jobs], on_result)
+        else:
+            for index, job in enumerate(jobs):
+                if stop.requested:
+                    break
+                try:
+                    with stop.interruptible():
+                        res = _run_job(job, options)
+                except KeyboardInterrupt:
+                    break
+                finished(index, res)
+        stopped = stop.name if stop.requested else None
+        code = stop.exit_code if stop.requested else None
+    outcomes = [(jobs[i], done[i]) for i in sorted(done)]
     summary = _summary(outcomes, time.perf_counter() - t0)
+    if stopped:
+        say(f"stresscoro: interrupted ({stopped}): {len(done)} of {len(jobs)} campaign(s) "
+            f"finished; their results are above{' and in ' + args.json if args.json else ''}")
     say(summary["text"])
     if args.json:
-        results = []
-        for job, res in outcomes:
-            if isinstance(res, str):
-                results.append({"target": job.target.name, "sanitizer": job.sanitizer, "examples": 0,
-                                "elapsed_s": 0.0, "error": res, "findings": []})
-            else:
-                results.append(res.to_json())
-        _write_json({"results": results, "summary": {k: v for k, v in summary.items() if k != "text"}},
-                    args.json)
+        _write_results(args.json, jobs, done, t0, complete=stopped is None, stopped=stopped)
+    if code is not None:
+        return code
     if any(isinstance(r, str) for _, r in outcomes):
         return EXIT_ERROR
     return EXIT_FINDINGS if any(r.findings for _, r in outcomes) else EXIT_CLEAN
+
+
+def _write_results(dest: str, jobs: list[Job], done: dict, t0: float, *, complete: bool,
+                   stopped: str | None) -> None:
+    """The JSON document for the campaigns finished so far, in suite order."""
+    outcomes = [(jobs[i], done[i]) for i in sorted(done)]
+    results = []
+    for job, res in outcomes:
+        if isinstance(res, str):
+            results.append({"target": job.target.name, "sanitizer": job.sanitizer, "examples": 0,
+                            "elapsed_s": 0.0, "error": res, "findings": []})
+        else:
+            results.append(res.to_json())
+    summary = _summary(outcomes, time.perf_counter() - t0)
+    write_json({"results": results,
+                "summary": {k: v for k, v in summary.items() if k != "text"},
+                "campaigns": len(jobs), "complete": complete, "interrupted": stopped}, dest)
 
 
 def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:

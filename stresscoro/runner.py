@@ -163,6 +163,7 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                  seed: int | None = None, profile: str = DEFAULT_PROFILE,
                  database: object = "default", out_dir: Path | None = None,
                  verify: bool = True, compiler: str | None = None, timeout_s: float = 10.0,
+                 memory_mb: int = reproducer.DEFAULT_MEMORY_MB,
                  max_ops: int = DEFAULT_MAX_OPS, slots: int = DEFAULT_SLOTS,
                  threads: int | None = None, tsan_fence_annotations: bool = False,
                  progress: Callable[[str], None] | None = None,
@@ -184,7 +185,7 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
     last_report = t0
     extra = ("-DSTRESSCORO_TSAN_FENCE_ANNOTATIONS=1",) if tsan_fence_annotations else ()
     search = TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
-                           symbolize=False, extra_cxxflags=extra)
+                           memory_mb=memory_mb, symbolize=False, extra_cxxflags=extra)
     with search as session:
         names = session.factory_names
 
@@ -244,7 +245,7 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                     raise rest
     bugs = sorted(found.values(), key=lambda b: b.first_example)
     if bugs:
-        _finalize(bugs, target, sanitizer, compiler, timeout_s, extra, fails)
+        _finalize(bugs, target, sanitizer, compiler, timeout_s, memory_mb, extra, fails)
     if out_dir is not None:
         per_kind: dict[str, int] = {}
         for bug in bugs:
@@ -253,9 +254,11 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
             per_kind[bug.finding.kind] = per_kind.get(bug.finding.kind, 0) + 1
             bug.reproducer = reproducer.write(bug.schedule, target, search.options, bug.finding,
                                               bug.factory_names, out_dir,
-                                              index=per_kind[bug.finding.kind])
+                                              index=per_kind[bug.finding.kind],
+                                              timeout_s=timeout_s, memory_mb=memory_mb)
             if verify:
-                reproducer.verify(bug.reproducer, bug.finding)
+                reproducer.verify(bug.reproducer, bug.finding, timeout_s=timeout_s,
+                                  memory_mb=memory_mb, progress=progress)
     verdict = "findings" if bugs else "clean"
     blind = search.build.tsan_blind_spots if sanitizer == "tsan" and search.build else ()
     if blind and not tsan_fence_annotations:
@@ -282,7 +285,7 @@ def _chosen(findings: list[Finding], fails: Callable[[Finding], bool] | None) ->
 
 
 def _finalize(bugs: list[FoundBug], target: Target, sanitizer: str, compiler: str | None,
-              timeout_s: float, extra_cxxflags: tuple[str, ...],
+              timeout_s: float, memory_mb: int, extra_cxxflags: tuple[str, ...],
               fails: Callable[[Finding], bool] | None = None) -> None:
     """Re-run each minimal schedule with symbolized reports, for readable stacks, and
     renumber its slots from 0 where that keeps the same finding.
@@ -295,7 +298,7 @@ def _finalize(bugs: list[FoundBug], target: Target, sanitizer: str, compiler: st
                 and (fails is None or fails(new) == fails(old)))
 
     with TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
-                       extra_cxxflags=extra_cxxflags) as session:
+                       memory_mb=memory_mb, extra_cxxflags=extra_cxxflags) as session:
         for bug in bugs:
             canonical = bug.schedule.canonical()
             if canonical != bug.schedule:
