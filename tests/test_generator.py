@@ -25,9 +25,8 @@ def program(name: str) -> NativeProgram:
 
 
 def spread(description: dict) -> bool:
-    """A composition target (combinators, custom ops or step): both sides spread draws."""
-    return bool(description.get("combinators") or description.get("custom_ops")
-                or "step" in description.get("lifecycle", ()))
+    """A composition target (combinators or custom ops): both sides spread draws."""
+    return bool(description.get("combinators") or description.get("custom_ops"))
 
 
 def _accepted(p: NativeProgram, drawn) -> None:

@@ -82,12 +82,6 @@ def _steer(slot: int, live: Sequence[bool], keep_empty: bool, spread: bool = Fal
     return next(s % n for s in range(slot, slot + n) if live[s % n])
 
 
-def _taken(model: "_Model", slot: int) -> bool:
-    """A destination would destroy something worth keeping: not empty, and not only a
-    moved-from husk."""
-    return model.occupied(slot) and not model.moved[slot]
-
-
 def _free_slot(slot: int, occupied: Sequence[bool]) -> int:
     """The drawn slot if not `occupied`, else the next such one, else the slot drawn."""
     n = len(occupied)
@@ -321,18 +315,19 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
                 else:
                     mask = usable if field in _USES.get(name, ()) and any(usable) else occupied
                     value = _steer(value, mask, keep_empty, spread)
-            elif field == "dst" and name in ("make_from", "probe"):
-                # A destination that destroys nothing worth keeping: an empty slot, or
-                # one holding only a moved-from husk.
-                value = _free_slot(value, [_taken(model, s) for s in range(slots)])
+            elif field == "dst" and name in ("make_from", "probe") and spread:
+                # Composition schedules: a destination that destroys nothing worth
+                # keeping, an empty slot or one holding only a moved-from husk (elsewhere
+                # the slot drawn, as for make, so shrinking reaches every destination).
+                value = _free_slot(value, [model.occupied(s) and not model.moved[s]
+                                           for s in range(slots)])
             args.append(value)
         if name == "make_from" and args[0] in args[3:]:
-            # The destination is one of the inputs: take the first free slot (empty, or a
-            # moved-from husk) that is not, else the first slot that is not (a fixed point: rebuild keeps it).
-            others = [s for s in range(slots) if s not in args[3:]]
-            if not others:
+            # The destination is one of the inputs: take the first slot that is not.
+            free = [s for s in range(slots) if s not in args[3:]]
+            if not free:
                 continue
-            args[0] = next((s for s in others if not _taken(model, s)), others[0])
+            args[0] = free[0]
         if name in ("make_from", "call") and not keep_empty and n_inputs:
             # An input that cannot be used (none live, moved-from, the other input
             # again...) is made fresh, in a free slot, just before: one draw gives
@@ -368,10 +363,7 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
             if len(taken) < n_inputs + (name == "make_from"):
                 continue
         if name == "probe" and args[0] == args[1]:
-            # The probe cannot live where what it awaits lives: the next free slot,
-            # else the next slot.
-            after = [s % slots for s in range(args[1] + 1, args[1] + slots)]
-            args[0] = next((s for s in after if not _taken(model, s)), (args[1] + 1) % slots)
+            args[0] = (args[1] + 1) % slots
             if args[0] == args[1]:
                 continue
         op = Op(name, tuple(args))
@@ -419,6 +411,8 @@ def rebuild(schedule: Schedule, factories: Sequence[dict], rules: dict | None = 
             raw += [0, 0] if sig.inputs else []
         elif o.name == "send":
             raw[1] = (o.args[1] - o.thread) % schedule.threads
+        if spread and o.name in ("make_from", "probe"):
+            raw[0] = _drawn_destination(o, model)
         steered = _steered_draws(o, sig, model, rules, spread)
         if steered is None:
             keep = _KEEP_EMPTY_ONE_IN - 1
@@ -430,6 +424,20 @@ def rebuild(schedule: Schedule, factories: Sequence[dict], rules: dict | None = 
         model.apply(o, sig)
     return _build(schedule.target, ranges, schedule.slots, schedule.threads, rules,
                   raw_ops, schedule.combinators, schedule.custom_ops, spread=spread)
+
+
+def _drawn_destination(o: Op, model: _Model) -> int:
+    """A destination draw that gives `o`'s destination in a composition schedule. One
+    that holds something worth keeping while a slot is free comes only from _build's
+    fix-up after the free-slot search landed on an input (make_from) or on the awaited
+    slot (probe): draw that input."""
+    dst = o.args[0]
+    taken = [model.occupied(s) and not model.moved[s] for s in range(len(model.live))]
+    if not taken[dst] or all(taken):  # drawn as it stands (nowhere free: the slot drawn)
+        return dst
+    ins = list(o.inputs()) if o.name == "make_from" else [o.args[1]]
+    free = [s for s in ins if not taken[s]]
+    return (free or ins)[0]
 
 
 def _steered_draws(o: Op, sig: Signature | None, model: _Model, rules: dict,
@@ -539,7 +547,7 @@ def schedules(target: str, capabilities: Collection[str], factories: Sequence[di
         raise ValueError(f"target {target!r} declares no factories")
     widest = max(hi - lo for lo, hi in ranges)
     op_args = (len(ranges), widest, slots, threads, combinators, custom_ops)
-    composition = bool(set(names) & _COMPOSITION_OPS)
+    composition = bool(combinators or custom_ops)
     if composition:
         raw_ops = _swarm_ops(names, op_args, max_ops)
     else:
@@ -548,8 +556,6 @@ def schedules(target: str, capabilities: Collection[str], factories: Sequence[di
                                           custom_ops, spread=composition))
 
 
-# Swarm testing is for adapters that declare composition of their own.
-_COMPOSITION_OPS = frozenset({"make_from", "call", "step"})
 _COMPOSITION_WEIGHTED = frozenset({"make_from", "probe", "call", "step", "resume", "drop"})
 SWARM_SUBSETS = 63
 SWARM_KEEP = 0.4
@@ -699,7 +705,8 @@ def _moved_from(schedule: Schedule) -> set[int]:
     for i, o in enumerate(schedule.ops):
         before = states[i - 1] if i else {}
         live = lambda s: s in before and before[s].live  # noqa: E731
-        if o.name in ("make", "make_from", "probe"):
+        if o.name == "make" or (o.name == "probe" and live(o.args[1]) and o.args[0] != o.args[1]) \
+                or (o.name == "make_from" and all(live(s) for s in o.inputs())):
             moved.discard(o.args[0])
         if o.name == "move" and live(o.args[0]) and o.args[0] != o.args[1]:
             moved.discard(o.args[1])

@@ -240,9 +240,10 @@ public:
             if (code == op_make_from && combinator_count() == 0) continue;
             if (code == op_call && custom_op_count() == 0) continue;
             m_names.push_back(code);
-            m_swarm |= code == op_make_from || code == op_call || code == op_step;
         }
         for (int code : m_names) if (code == op_send) { m_names.push_back(op_send); break; }
+        // Swarm testing and spread draws: adapters with combinators or custom ops.
+        m_swarm = combinator_count() > 0 || custom_op_count() > 0;
         m_widest = 0;
         for (const factory& f : A::factories) m_widest = std::max(m_widest, f.arg_max - f.arg_min);
     }
@@ -418,31 +419,22 @@ private:
                     const bool* mask = uses(o.code, f) && any_usable ? usable : occ;
                     v = steer(v, mask, slots, keep_empty, m_swarm);
                 }
-            } else if (f == f_dst && (o.code == op_make_from || o.code == op_probe)) {
+            } else if (f == f_dst && (o.code == op_make_from || o.code == op_probe) && m_swarm) {
                 v = free_slot(v, m);
             }
         }
         if (o.code == op_make_from && (o.a[0] == o.a[3] || o.a[0] == o.a[4])) {
-            // The first empty slot that is not an input, else the first that is not.
-            int other = -1, empty = -1;
-            for (int t = 0; t < slots; ++t) {
-                if (t == o.a[3] || t == o.a[4]) continue;
-                if (other < 0) other = t;
-                if (empty < 0 && !taken_slot(m, t)) empty = t;
-            }
+            // The destination is one of the inputs: the first slot that is not.
+            int other = -1;
+            for (int t = 0; t < slots && other < 0; ++t) if (t != o.a[3] && t != o.a[4]) other = t;
             if (other < 0) return false;
-            o.a[0] = empty >= 0 ? empty : other;
+            o.a[0] = other;
         }
         if (has_sig && !keep_empty && n_inputs) {
             if (!make_inputs(m, o, s, r, drawn_thread, out, count)) return false;
         }
         if (o.code == op_probe && o.a[0] == o.a[1]) {
-            // The next empty slot after the awaited one, else the next slot.
-            int dst = (o.a[1] + 1) % slots;
-            for (int t = o.a[1] + 1; t < o.a[1] + slots; ++t) {
-                if (!taken_slot(m, t % slots)) { dst = t % slots; break; }
-            }
-            o.a[0] = dst;
+            o.a[0] = (o.a[1] + 1) % slots;
             if (o.a[0] == o.a[1]) return false;
         }
         if (breaks_precondition(m, o, s, r)) return false;
