@@ -466,7 +466,7 @@ def schedules(target: str, capabilities: Collection[str], factories: Sequence[di
         raise ValueError(f"target {target!r} declares no factories")
     widest = max(hi - lo for lo, hi in ranges)
     op_args = (len(ranges), widest, slots, threads, combinators, custom_ops)
-    composition = bool(set(names) & _COMPOSITION_OPS)
+    composition = bool(combinators or custom_ops)
     if composition:
         raw_ops = _swarm_ops(names, op_args, max_ops)
     else:
@@ -475,8 +475,6 @@ def schedules(target: str, capabilities: Collection[str], factories: Sequence[di
                                           custom_ops, spread=composition))
 
 
-# Swarm testing is for adapters that declare composition of their own.
-_COMPOSITION_OPS = frozenset({"make_from", "call", "step"})
 _COMPOSITION_WEIGHTED = frozenset({"make_from", "probe", "call", "step", "resume", "drop"})
 SWARM_SUBSETS = 63
 SWARM_KEEP = 0.4
@@ -626,7 +624,8 @@ def _moved_from(schedule: Schedule) -> set[int]:
     for i, o in enumerate(schedule.ops):
         before = states[i - 1] if i else {}
         live = lambda s: s in before and before[s].live  # noqa: E731
-        if o.name in ("make", "make_from", "probe"):
+        if o.name == "make" or (o.name == "probe" and live(o.args[1]) and o.args[0] != o.args[1]) \
+                or (o.name == "make_from" and all(live(s) for s in o.inputs())):
             moved.discard(o.args[0])
         if o.name == "move" and live(o.args[0]) and o.args[0] != o.args[1]:
             moved.discard(o.args[1])
