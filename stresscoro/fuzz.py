@@ -23,7 +23,7 @@ class Job:
     sanitizer: str
 
 
-def _profile(requested: str | None) -> str:
+def profile_for(requested: str | None) -> str:
     if requested:
         return requested
     env = os.environ.get("STRESSCORO_PROFILE")
@@ -32,7 +32,7 @@ def _profile(requested: str | None) -> str:
     return "ci" if os.environ.get("CI") else "dev"
 
 
-def _database(arg: str | None):
+def database_for(arg: str | None):
     if arg is None:
         return "default"
     if arg.lower() == "none":
@@ -70,9 +70,9 @@ def run_suite(args) -> int:
     out_dir = check_dir("--out", args.out)
     if args.json:
         check_file("--json", args.json)
-    profile = _profile(args.profile)
+    profile = profile_for(args.profile)
     options = dict(max_examples=args.max_examples, seed=args.seed, profile=profile,
-                   database=_database(args.database), out_dir=out_dir,
+                   database=database_for(args.database), out_dir=out_dir,
                    verify=not args.no_verify, compiler=args.compiler, timeout_s=args.timeout,
                    memory_mb=args.memory_mb)
     if args.max_ops:
@@ -178,10 +178,8 @@ def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:
             say(f"    note: {line}")
     for bug in res.findings:
         f = bug.finding
-        say(f"    {f.kind} {f.where(bug.schedule, bug.factory_names)}; minimal schedule, "
-            f"{len(bug.schedule.ops)} op(s):")
-        for k, line in enumerate(bug.schedule.render(bug.factory_names)):
-            say(f"        {k:>3}  {line}")
+        for line in bug.schedule_lines():
+            say(f"    {line}")
         say(f"        {f.summary}")
         if f.location:
             say(f"        at {f.location}")

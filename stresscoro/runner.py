@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import HealthCheck, Verbosity, given, settings
+from hypothesis import target as hypothesis_target
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 
@@ -47,12 +48,15 @@ class FindingError(AssertionError):
 _error_classes: dict[tuple[str, str], type[FindingError]] = {}
 
 
-def _error_for(finding: Finding) -> FindingError:
-    cls = _error_classes.get(finding.signature)
+def _error_for(finding: Finding, key: tuple[str, str] | None = None) -> FindingError:
+    """The error to raise for `finding`; findings with one `key` (default: kind and
+    location) are one failure to Hypothesis, which shrinks it while the key holds."""
+    key = key or finding.signature
+    cls = _error_classes.get(key)
     if cls is None:
-        name = "Finding_" + "".join(c if c.isalnum() else "_" for c in finding.kind)
+        name = "Finding_" + "".join(c if c.isalnum() else "_" for c in key[0])
         cls = type(name, (FindingError,), {"__module__": __name__})
-        _error_classes[finding.signature] = cls
+        _error_classes[key] = cls
     err = cls(f"{finding.kind}: {finding.summary}")
     err.finding = finding
     return err
@@ -111,6 +115,14 @@ class FoundBug:
     reproducer: reproducer.Reproducer | None = None
     factory_names: list[str] = dataclasses.field(default_factory=list)
     preconditions: list[str] = dataclasses.field(default_factory=list)  # what was never generated
+
+    def schedule_lines(self, label: str = "minimal schedule") -> list[str]:
+        """What went wrong where, then the schedule, one numbered op a line."""
+        f = self.finding
+        head = (f"{f.kind} {f.where(self.schedule, self.factory_names)}; {label}, "
+                f"{len(self.schedule.ops)} op(s):")
+        return [head] + [f"    {k:>3}  {line}"
+                         for k, line in enumerate(self.schedule.render(self.factory_names))]
 
     def to_json(self) -> dict:
         return {
@@ -175,12 +187,17 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                  memory_mb: int = reproducer.DEFAULT_MEMORY_MB,
                  max_ops: int = DEFAULT_MAX_OPS, slots: int | None = None,
                  threads: int | None = None, tsan_fence_annotations: bool = False,
-                 progress: Callable[[str], None] | None = None) -> CampaignResult:
+                 progress: Callable[[str], None] | None = None,
+                 fails: Callable[[Finding], bool] | None = None,
+                 score: Callable[[Finding], float] | None = None) -> CampaignResult:
     """Search `target` under `sanitizer`; shrink, write and verify every distinct finding.
 
     `threads` defaults to 2 under tsan (races need two threads) and 1 elsewhere.
     `tsan_fence_annotations` builds with STRESSCORO_TSAN_FENCE_ANNOTATIONS, the opt-in
-    that lets TSan check a fence-synchronised target (stresscoro/tsan_fence.hpp)."""
+    that lets TSan check a fence-synchronised target (stresscoro/tsan_fence.hpp).
+    `fails(finding)`, when given, decides which findings fail the property: the others
+    are recorded (shortest schedule seen) but neither stop nor steer the search, and get
+    no reproducers. `score(finding)` is maximised with Hypothesis's target()."""
     if profile not in PROFILES:
         raise ValueError(f"Expected a profile in {', '.join(PROFILES)} but got profile={profile!r}")
     t0 = time.perf_counter()
@@ -213,15 +230,23 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                 progress(f"{target.name}/{sanitizer}: {count} examples, {len(found)} finding(s), "
                          f"{count / (now - t0):.0f}/s")
             f = outcome.primary
+            if score is not None:
+                hypothesis_target(max((score(x) for x in outcome.findings), default=0.0), label="similarity")
             if f is None:
                 return
+            f = _chosen(outcome.findings, fails) or f
             bug = found.get(f.signature)
             if bug is None:
                 found[f.signature] = FoundBug(f, s, count, now - t0, now - t0, factory_names=names,
                                               preconditions=preconditions)
             elif len(s.ops) <= len(bug.schedule.ops):
                 bug.finding, bug.schedule, bug.minimal_s = f, s, now - t0
-            raise _error_for(f)
+            if fails is None:
+                raise _error_for(f)
+            if fails(f):
+                # Every finding the property rejects is the one failure it looks for:
+                # shrinking may move it to another location as long as it still fails.
+                raise _error_for(f, ("property", "fails"))
 
         overrides = dict(deadline=None, suppress_health_check=list(HealthCheck),
                          report_multiple_bugs=True, print_blob=False, verbosity=Verbosity.quiet)
@@ -256,10 +281,12 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                     raise rest
     bugs = sorted(found.values(), key=lambda b: b.first_example)
     if bugs:
-        _finalize(bugs, target, sanitizer, compiler, timeout_s, memory_mb, extra)
+        _finalize(bugs, target, sanitizer, compiler, timeout_s, memory_mb, extra, fails)
     if out_dir is not None:
         per_kind: dict[str, int] = {}
         for bug in bugs:
+            if fails is not None and not fails(bug.finding):
+                continue
             per_kind[bug.finding.kind] = per_kind.get(bug.finding.kind, 0) + 1
             bug.reproducer = reproducer.write(bug.schedule, target, search.options, bug.finding,
                                               bug.factory_names, out_dir,
@@ -284,23 +311,38 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                           note=note, annotated=tsan_fence_annotations)
 
 
+def _chosen(findings: list[Finding], fails: Callable[[Finding], bool] | None) -> Finding | None:
+    """The finding a run stands for: the first that fails the property, else the primary."""
+    if fails is not None:
+        wanted = next((f for f in findings if fails(f)), None)
+        if wanted is not None:
+            return wanted
+    return findings[0] if findings else None
+
+
 def _finalize(bugs: list[FoundBug], target: Target, sanitizer: str, compiler: str | None,
-              timeout_s: float, memory_mb: int, extra_cxxflags: tuple[str, ...]) -> None:
+              timeout_s: float, memory_mb: int, extra_cxxflags: tuple[str, ...],
+              fails: Callable[[Finding], bool] | None = None) -> None:
     """Re-run each minimal schedule with symbolized reports, for readable stacks, and
     renumber its slots from 0 where that keeps the same finding.
 
     The search runs unsymbolized (several times faster per crash); a finding keeps its
-    search-time details if the re-run shows a different kind."""
+    search-time details if the re-run shows a different kind, or no longer fails the
+    campaign's property."""
+    def same(old: Finding, new: Finding | None) -> bool:
+        return (new is not None and new.kind == old.kind
+                and (fails is None or fails(new) == fails(old)))
+
     with TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
                        memory_mb=memory_mb, extra_cxxflags=extra_cxxflags) as session:
         for bug in bugs:
             canonical = bug.schedule.canonical()
             if canonical != bug.schedule:
-                again = session.run(canonical).primary
-                if again is not None and again.kind == bug.finding.kind:
+                again = _chosen(session.run(canonical).findings, fails)
+                if same(bug.finding, again):
                     bug.schedule = canonical
                     bug.finding = again
                     continue
-            again = session.run(bug.schedule).primary
-            if again is not None and again.kind == bug.finding.kind:
+            again = _chosen(session.run(bug.schedule).findings, fails)
+            if same(bug.finding, again):
                 bug.finding = again
