@@ -315,9 +315,10 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
                 else:
                     mask = usable if field in _USES.get(name, ()) and any(usable) else occupied
                     value = _steer(value, mask, keep_empty, spread)
-            elif field == "dst" and name in ("make_from", "probe"):
-                # A destination that destroys nothing worth keeping: an empty slot, or
-                # one holding only a moved-from husk.
+            elif field == "dst" and name in ("make_from", "probe") and spread:
+                # Composition schedules: a destination that destroys nothing worth
+                # keeping, an empty slot or one holding only a moved-from husk (elsewhere
+                # the slot drawn, as for make, so shrinking reaches every destination).
                 value = _free_slot(value, [model.occupied(s) and not model.moved[s]
                                            for s in range(slots)])
             args.append(value)
