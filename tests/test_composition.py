@@ -367,3 +367,11 @@ def test_an_await_the_adapter_asks_for_is_a_build_error(tmp_path):
     said = proc.stdout + proc.stderr
     assert "BuildError" in said and "await_suspend" in said and "error:" in said
     assert "Traceback" not in said
+
+
+def test_drive_suffixes_never_resume_a_moved_from_object():
+    from stresscoro.strategies import drive_suffixes
+    s = Schedule("t", (make(0), op("make_from", 1, 0, 0, 0, -1), make(2), op("probe", 0, 3)),
+                 slots=4, combinators=(Signature("await_it", ("move",)),))
+    resumed = [d.ops[-1].args[0] for d in drive_suffixes(s, {"resume", "probe", "make_from"})]
+    assert resumed == [2, 1]  # not slot 0: its object was moved into the combinator
