@@ -9,8 +9,8 @@ import shlex
 import sys
 import time
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-EXIT_BROKEN_PIPE = 141  # what a shell reports for a command killed by SIGPIPE
+from .report import (EXIT_BROKEN_PIPE, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED,
+                     write_json)
 
 
 class ScheduleFileError(Exception):
@@ -64,12 +64,29 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--slots", type=int, default=None, help="object slots per schedule (default 3)")
     f.add_argument("--threads", type=int, default=None,
                    help="schedule threads (default 2 under tsan, else 1)")
+    f.add_argument("--time-budget", type=_positive_seconds, default=None, metavar="SECONDS",
+                   help="end each campaign within SECONDS, reports included, with what it "
+                        "found so far (default: no limit; the example count decides)")
+    f.add_argument("--sarif", metavar="PATH", help="write the findings as SARIF 2.1.0 to PATH")
+    f.add_argument("--markdown", metavar="PATH",
+                   help="write a markdown summary to PATH (for a CI job summary)")
     f.add_argument("--tsan-fence-annotations", action="store_true",
                    help="build with STRESSCORO_TSAN_FENCE_ANNOTATIONS so TSan can check a target "
                         "that annotates its fences (see stresscoro/tsan_fence.hpp)")
     for sp in (f, r):
         _target_options(sp)
     return p
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"got {text!r}; expected a positive number of seconds, e.g. 600")
+    return value
 
 
 def adapter_target(args, name: str | None = None):
@@ -115,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("stresscoro: interrupted; workers stopped", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - every known failure becomes exit 2 below
         return _usage_error(e)
 
@@ -200,7 +217,7 @@ def _replay(args) -> int:
         ],
     }
     if args.json:
-        _write_json({"results": [result]}, args.json)
+        write_json({"results": [result]}, args.json)
     if args.json != "-":
         _print_outcome(s, target.name, sanitizer, outcome, names)
     return EXIT_FINDINGS if outcome.findings else EXIT_CLEAN
@@ -222,16 +239,7 @@ def _print_outcome(s, target: str, sanitizer: str, outcome, names: list[str]) ->
 def _fuzz(args) -> int:
     from .fuzz import run_suite
 
-    return run_suite(args)
-
-
-def _write_json(data: dict, dest: str) -> None:
-    text = json.dumps(data, indent=2) + "\n"
-    if dest == "-":
-        sys.stdout.write(text)
-    else:
-        with open(dest, "w", encoding="utf-8") as f:
-            f.write(text)
+    return run_suite(args, [adapter_target(args)] if args.adapter else [])
 
 
 if __name__ == "__main__":

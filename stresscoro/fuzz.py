@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import json
 import multiprocessing
 import os
 import sys
@@ -12,8 +13,8 @@ from pathlib import Path
 
 from . import targets as targets_mod
 from .build import BuildError
-from .cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, _write_json, adapter_target
-from .runner import CampaignResult, broken_rule, run_campaign
+from .report import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, finding_lines, markdown, sarif, write_json, write_text
+from .runner import CampaignResult, run_campaign
 from .worker import WorkerError
 
 
@@ -54,16 +55,17 @@ def _run_job(job: Job, options: dict) -> CampaignResult | str:
         return f"{type(e).__name__}: {e}"
 
 
-def run_suite(args) -> int:
-    chosen = [targets_mod.get(name) for name in args.targets]
-    if args.adapter:
-        chosen.append(adapter_target(args))
+def run_suite(args, extra_targets: list[targets_mod.Target] = ()) -> int:
+    """The `fuzz` command: `args` as cli.py parses them; `extra_targets` are the user's
+    adapters, described by the options cli.py reads."""
+    chosen = [targets_mod.get(name) for name in args.targets] + list(extra_targets)
     chosen = chosen or targets_mod.builtin_targets()
     jobs = [Job(t, s) for t in chosen for s in ([args.sanitizer] if args.sanitizer else t.sanitizers)]
     profile = _profile(args.profile)
     options = dict(max_examples=args.max_examples, seed=args.seed, profile=profile,
                    database=_database(args.database), out_dir=Path(args.out),
-                   verify=not args.no_verify, compiler=args.compiler, timeout_s=args.timeout)
+                   verify=not args.no_verify, compiler=args.compiler, timeout_s=args.timeout,
+                   budget_s=args.time_budget)
     if args.max_ops:
         options["max_ops"] = args.max_ops
     if args.slots:
@@ -93,16 +95,23 @@ def run_suite(args) -> int:
             _report(say, len(outcomes), len(jobs), *outcomes[-1])
     summary = _summary(outcomes, time.perf_counter() - t0)
     say(summary["text"])
+    results = []
+    for job, res in outcomes:
+        if isinstance(res, str):
+            results.append({"target": job.target.name, "sanitizer": job.sanitizer, "examples": 0,
+                            "elapsed_s": 0.0, "error": res, "findings": []})
+        else:
+            results.append(res.to_json())
     if args.json:
-        results = []
-        for job, res in outcomes:
-            if isinstance(res, str):
-                results.append({"target": job.target.name, "sanitizer": job.sanitizer, "examples": 0,
-                                "elapsed_s": 0.0, "error": res, "findings": []})
-            else:
-                results.append(res.to_json())
-        _write_json({"results": results, "summary": {k: v for k, v in summary.items() if k != "text"}},
-                    args.json)
+        write_json({"results": results, "summary": {k: v for k, v in summary.items() if k != "text"}},
+                   args.json)
+    if args.sarif:
+        from . import __version__
+
+        write_text(args.sarif, json.dumps(sarif(results, tool_version=__version__), indent=2) + "\n")
+    if args.markdown:
+        errors = [f"{r['target']}/{r['sanitizer']}: {r['error']}" for r in results if "error" in r]
+        write_text(args.markdown, markdown([r for r in results if "error" not in r], errors=errors))
     if any(isinstance(r, str) for _, r in outcomes):
         return EXIT_ERROR
     return EXIT_FINDINGS if any(r.findings for _, r in outcomes) else EXIT_CLEAN
@@ -132,19 +141,10 @@ def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:
     if res.note and res.verdict != "unverifiable":
         say(f"    note: {res.note}")
     for bug in res.findings:
-        f = bug.finding
-        say(f"    {f.kind} {f.where(bug.schedule, bug.factory_names)}; minimal schedule, "
-            f"{len(bug.schedule.ops)} op(s):")
-        for k, line in enumerate(bug.schedule.render(bug.factory_names)):
-            say(f"        {k:>3}  {line}")
-        say(f"        {f.summary}")
-        if f.location:
-            say(f"        at {f.location}")
-        say(f"        broken rule: {broken_rule(f, bug.schedule)}")
-        rep = bug.reproducer
-        if rep is not None:
-            status = "verified" if rep.verified else "NOT verified: " + "; ".join(rep.notes)
-            say(f"        reproducers ({status}): {rep.cpp}  {rep.python}")
+        lines = finding_lines(bug.to_json())
+        say(f"    {lines[0]}")
+        for line in lines[1:]:
+            say(f"        {line}")
 
 
 def _summary(outcomes, elapsed: float) -> dict:

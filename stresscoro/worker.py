@@ -27,6 +27,7 @@ HW_OP_IN_FLIGHT, HW_THREAD_IN_FLIGHT, HW_EVENTS, HW_CAPACITY, HW_STATUS, HW_DROP
 HEADER_WORDS = 8
 EVENT_WORDS = 7
 DEFAULT_EVENT_CAPACITY = 1 << 15
+RSS_SAMPLE_EVERY = 64  # runs between two RSS samples (a sample costs a /proc read)
 RUN_ERRORS = {-1: "bad schedule header", -2: "op not supported or out of range",
               -3: "shared area too small", -4: "could not start schedule threads"}
 
@@ -87,6 +88,9 @@ class SanitizedWorker:
         self.description: dict = {}
         self.starts = 0  # runners forked, the first one included
         self.last_start_s = 0.0  # seconds the last runner took to be ready
+        self.runs = 0
+        self.peak_rss = 0  # bytes, the largest runner RSS psutil saw (sampled)
+        self._cpu_s = 0.0  # CPU seconds of zygotes already gone, their runners included
         self._extra_env = env or {}
         # Unsymbolized reports are several times cheaper; frames then read module+offset,
         # which is stable within one build and good enough to tell findings apart.
@@ -219,6 +223,9 @@ class SanitizedWorker:
         if not self.alive():
             self.start()
         self._reset_shared()
+        self.runs += 1
+        if self.runs % RSS_SAMPLE_EVERY == 1:
+            self._sample_rss()
         offset = os.fstat(self._stderr.fileno()).st_size
         payload = struct.pack(f"<{len(encoded)}i", *encoded)
         t0 = time.perf_counter()
@@ -317,15 +324,27 @@ class SanitizedWorker:
         return line.decode()
 
     def _over_memory(self) -> bool:
+        return self._sample_rss() > self.memory_mb * 1024 * 1024
+
+    def _sample_rss(self) -> int:
         # The runner itself only: its children are short-lived symbolizers, and
         # walking /proc for them costs more than a whole schedule.
         if self._runner is None:
-            return False
+            return 0
         try:
             rss = self._runner.memory_info().rss
         except psutil.Error:
-            return False
-        return rss > self.memory_mb * 1024 * 1024
+            return 0
+        self.peak_rss = max(self.peak_rss, rss)
+        return rss
+
+    def usage(self) -> dict:
+        """Resources used so far: CPU seconds of the zygote and every runner (those the
+        zygote reaped are in its children's times), the peak runner RSS sampled, and the
+        crashes, hangs and memory-cap kills survived (runners replaced)."""
+        cpu = self._cpu_s + _cpu_seconds(self._zygote, self._runner)
+        return {"worker_cpu_s": round(cpu, 3), "peak_rss_mb": round(self.peak_rss / 2**20, 1),
+                "crashes_survived": max(0, self.starts - 1), "runs": self.runs}
 
     def _runner_exit(self) -> tuple[int | None, str | None]:
         """How the runner ended, as the zygote saw it through waitpid."""
@@ -360,6 +379,7 @@ class SanitizedWorker:
     def _kill(self) -> None:
         """Kill the whole session (zygote, runner, their children) and reap it."""
         zygote, self._zygote = self._zygote, None
+        self._cpu_s += _cpu_seconds(zygote, self._runner)
         self._drop_runner()
         if zygote is not None:
             tree = _kill_tree(zygote)  # enumerated before anything dies and gets reparented
@@ -397,6 +417,19 @@ class SanitizedWorker:
                 return f.read().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
+
+
+def _cpu_seconds(zygote: psutil.Process | None, runner: psutil.Process | None) -> float:
+    total = 0.0
+    for proc, reaped_too in ((zygote, True), (runner, False)):
+        if proc is None:
+            continue
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system + ((t.children_user + t.children_system) if reaped_too else 0.0)
+    return total
 
 
 def _kill_tree(root: psutil.Process) -> list[psutil.Process]:
