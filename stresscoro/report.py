@@ -71,6 +71,8 @@ def finding_lines(finding: dict) -> list[str]:
         lines.append(f"at {finding['location']}")
     if finding.get("rule"):
         lines.append(f"broken rule: {finding['rule']}")
+    if finding.get("first_example"):
+        lines.append(f"first seen at example {finding['first_example']}")
     rep = finding.get("reproducer")
     if rep:
         status = "verified" if rep.get("verified") else "NOT verified: " + "; ".join(rep.get("notes") or [])

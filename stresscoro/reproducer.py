@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from .build import BuildOptions, compile_flags, resolve_compiler
@@ -226,10 +227,22 @@ def write(schedule: Schedule, target: Target, options: BuildOptions, finding: Fi
     return rep
 
 
-def verify(rep: Reproducer, finding: Finding) -> Reproducer:
-    """Re-run both reproducers; verified only if each shows the same finding kind."""
-    rep.cpp_kind = _run_cpp(rep)
-    rep.python_kind = _run_python(rep, finding)
+def verify(rep: Reproducer, finding: Finding, timeout_s: float | None = None) -> Reproducer:
+    """Re-run both reproducers; verified only if each shows the same finding kind.
+
+    `timeout_s` bounds both re-runs together (what is left of a campaign's time budget);
+    a re-run it cuts short shows nothing and the notes say why."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+    def left() -> float:
+        return VERIFY_TIMEOUT_S if deadline is None else max(0.1, min(VERIFY_TIMEOUT_S, deadline - time.monotonic()))
+
+    rep.cpp_kind = _run_cpp(rep, left())
+    rep.python_kind = _run_python(rep, finding, left())
+    if deadline is not None and time.monotonic() >= deadline:
+        rep.notes.append("a re-run was stopped at the time budget")
+        rep.cpp_kind = None if rep.cpp_kind == "hang" else rep.cpp_kind
+        rep.python_kind = None if rep.python_kind == "hang" else rep.python_kind
     rep.verified = rep.cpp_kind == finding.kind and rep.python_kind == finding.kind
     if rep.cpp_kind != finding.kind:
         rep.notes.append(f"C++ reproducer showed {rep.cpp_kind or 'nothing'}, not {finding.kind}")
@@ -243,14 +256,14 @@ def build_line_of(cpp: Path) -> str | None:
     return first[len("// build: "):] if first.startswith("// build: ") else None
 
 
-def _run_cpp(rep: Reproducer) -> str | None:
+def _run_cpp(rep: Reproducer, timeout_s: float = VERIFY_TIMEOUT_S) -> str | None:
     line = build_line_of(rep.cpp)
     if line is None:
         return None
     env = {k: v for k, v in os.environ.items() if not k.endswith("SAN_OPTIONS") and k != "LD_PRELOAD"}
     try:
         proc = subprocess.run(["bash", "-c", line], capture_output=True, text=True, env=env,
-                              timeout=VERIFY_TIMEOUT_S, start_new_session=True)
+                              timeout=timeout_s, start_new_session=True)
     except subprocess.TimeoutExpired:
         return "hang"
     report = parse_sanitizer_report(proc.stderr)
@@ -261,11 +274,11 @@ def _run_cpp(rep: Reproducer) -> str | None:
     return None
 
 
-def _run_python(rep: Reproducer, finding: Finding) -> str | None:
+def _run_python(rep: Reproducer, finding: Finding, timeout_s: float = VERIFY_TIMEOUT_S) -> str | None:
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-             str(rep.python)], capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S,
+             str(rep.python)], capture_output=True, text=True, timeout=timeout_s,
             cwd=rep.python.parent)
     except subprocess.TimeoutExpired:
         return "hang"

@@ -233,7 +233,9 @@ class Campaign:
             return
         bug = self.found.get(f.signature)
         if bug is None:
-            self.found[f.signature] = FoundBug(f, s, self.examples + self._round_calls,
+            # A finding first seen while shrinking another counts the examples before it.
+            seen_at = self.examples + (self._round_first_failure or self._round_calls)
+            self.found[f.signature] = FoundBug(f, s, seen_at,
                                                now - self._t0, now - self._t0,
                                                factory_names=self.session.factory_names)
         elif len(s.ops) < len(bug.schedule.ops):
@@ -354,9 +356,9 @@ class Campaign:
         end = None if budget_s is None else self._t0 + budget_s
         self.close()
         bugs = sorted(self.found.values(), key=lambda b: b.first_example)
-        if bugs and _time_left(end, FINALIZE_ESTIMATE_S):
+        if bugs:
             _finalize(bugs, self.target, self.sanitizer, self.compiler, self.timeout_s,
-                      self.extra_cxxflags)
+                      self.extra_cxxflags, end)
         if out_dir is not None:
             per_kind: dict[str, int] = {}
             for bug in bugs:
@@ -366,8 +368,11 @@ class Campaign:
                                                   index=per_kind[bug.finding.kind])
                 if not verify:
                     continue
-                if _time_left(end, VERIFY_ESTIMATE_S):
+                if end is None:
                     reproducer.verify(bug.reproducer, bug.finding)
+                elif end - time.perf_counter() >= VERIFY_MIN_S:
+                    reproducer.verify(bug.reproducer, bug.finding,
+                                      timeout_s=end + BUDGET_GRACE_S - time.perf_counter())
                 else:
                     bug.reproducer.notes.append("not re-run: the time budget was spent")
         verdict = "findings" if bugs else "clean"
@@ -390,18 +395,15 @@ class Campaign:
 
 
 # A budget covers the whole campaign: the search stops early enough to leave time for
-# the symbolized re-run of each finding and for writing and re-running its reproducers.
-FINALIZE_ESTIMATE_S = 1.0
-VERIFY_ESTIMATE_S = 2.5
+# the symbolized re-run of each finding and for writing and re-running its reproducers;
+# those steps start only while time is left and are cut off BUDGET_GRACE_S after it.
+VERIFY_MIN_S = 1.0
+BUDGET_GRACE_S = 1.5
 
 
 def search_seconds(budget_s: float) -> float:
     """The part of a budget spent searching: all of a small one, the rest for reports."""
     return max(budget_s * 0.5, budget_s - min(10.0, budget_s * 0.25))
-
-
-def _time_left(end: float | None, need_s: float) -> bool:
-    return end is None or time.perf_counter() + need_s <= end
 
 
 def _leaves(group: BaseExceptionGroup):
@@ -438,7 +440,7 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
 
 
 def _finalize(bugs: list[FoundBug], target: Target, sanitizer: str, compiler: str | None,
-              timeout_s: float, extra_cxxflags: tuple[str, ...]) -> None:
+              timeout_s: float, extra_cxxflags: tuple[str, ...], end: float | None = None) -> None:
     """Re-run each minimal schedule with symbolized reports, for readable stacks, and
     renumber its slots from 0 where that keeps the same finding.
 

@@ -27,3 +27,6 @@ def sessions():
     yield get
     for s in opened.values():
         s.close()
+
+# tests/data holds projects that tests copy and run pytest on in a subprocess.
+collect_ignore = ["data"]
