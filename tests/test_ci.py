@@ -103,6 +103,16 @@ def test_plugin_under_xdist_fails_the_buggy_adapter_with_its_minimal_schedule(tm
     assert md.count("in the end-of-schedule drops; minimal schedule, 2 op(s):") == 1, md
 
 
+@pytest.mark.stresscoro("adapters/two_bugs.cpp", sanitizer="asan")
+def test_the_fixture_form_hands_a_custom_property_an_open_session(stresscoro_session):
+    from stresscoro.schedule import Schedule, make, op
+
+    assert stresscoro_session.target.name == "two-bugs" and stresscoro_session.sanitizer == "asan"
+    assert stresscoro_session.run(Schedule("two-bugs", [make(0), op("move", 0, 1)])).ok
+    copied = stresscoro_session.run(Schedule("two-bugs", [make(0), op("copy", 0, 1)]))
+    assert copied.primary is not None and copied.primary.kind == "heap-use-after-free"
+
+
 def test_fingerprints_ignore_addresses_directories_and_lines():
     base = {"kind": "heap-use-after-free", "location": "f() a.hpp:3",
             "stacks": {"access": ["std::__n4861::coroutine_handle<x>::destroy() /usr/include/c++/12/coroutine:244",
@@ -324,3 +334,40 @@ def test_a_killed_run_leaves_no_process_and_replays_its_failures_first(tmp_path,
                     f"--stresscoro-database={db_dir}", f"--junitxml={tmp_path / 'again.xml'}")
     text = _failure_text(_junit_cases(tmp_path / "again.xml")["test_tiny_buggy[asan]"])
     assert "first seen at example 1\n" in text + "\n", text
+
+
+# -- sharing failures between machines ------------------------------------------------------
+
+DEVELOPER_CONFTEST = '''
+import os
+
+from hypothesis import settings
+from hypothesis.database import (DirectoryBasedExampleDatabase, MultiplexedDatabase,
+                                 ReadOnlyDatabase)
+
+# docs/ci.md's recipe, with a directory standing in for GitHubArtifactDatabase:
+# read what CI found, write only locally.
+shared = DirectoryBasedExampleDatabase(os.environ["CI_SHARED_DB"])
+local = DirectoryBasedExampleDatabase(os.environ["LOCAL_DB"])
+settings.register_profile("developer", database=MultiplexedDatabase(local, ReadOnlyDatabase(shared)))
+settings.load_profile("developer")
+'''
+
+
+@pytest.mark.slow
+def test_a_developer_replays_ci_failures_through_a_read_only_shared_database(tmp_path):
+    shared, local = tmp_path / "ci-db", tmp_path / "local-db"
+    ci = _project(tmp_path / "ci")
+    _pytest(ci, "-k", "buggy", "--stresscoro-max-examples=40", f"--stresscoro-database={shared}")
+    before = sorted((p.relative_to(shared), p.read_bytes()) for p in shared.rglob("*") if p.is_file())
+    assert before, "CI saved nothing to its database"
+
+    dev = _project(tmp_path / "dev")
+    (dev / "conftest.py").write_text(DEVELOPER_CONFTEST)
+    env = dict(os.environ, CI_SHARED_DB=str(shared), LOCAL_DB=str(local))
+    _pytest(dev, "-k", "buggy", "--stresscoro-max-examples=5", f"--junitxml={tmp_path / 'dev.xml'}", env=env)
+    text = _failure_text(_junit_cases(tmp_path / "dev.xml")["test_tiny_buggy[asan]"])
+    assert "first seen at example 1\n" in text + "\n", text  # CI's failure, replayed first
+    after = sorted((p.relative_to(shared), p.read_bytes()) for p in shared.rglob("*") if p.is_file())
+    assert after == before  # the shared database was only read
+    assert any(p.is_file() for p in local.rglob("*"))  # the developer's own failures stay local
