@@ -65,7 +65,7 @@ def _serve(lib, ffi, shared, words: int, request_fd: int, reply_fd: int) -> None
 
 
 def main() -> None:
-    module_path, module_name, shared_path, control_fd, parent, cffi_dir = sys.argv[1:7]
+    module_path, module_name, shared_path, cffi_dir, control_fd, parent = sys.argv[1:7]
     sys.path.insert(0, cffi_dir)  # site is off (-S); the module needs only _cffi_backend
     _die_with_parent(int(parent))
     control = socket.socket(fileno=int(control_fd))

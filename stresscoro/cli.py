@@ -9,8 +9,7 @@ import shlex
 import sys
 import time
 
-from .report import (EXIT_BROKEN_PIPE, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED,
-                     write_json)
+from .report import EXIT_BROKEN_PIPE, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED
 
 
 class ScheduleFileError(Exception):
@@ -21,8 +20,54 @@ class ScheduleFileError(Exception):
         self.label = label
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad option reported as one paragraph on stderr and exit 2."""
+
+    def error(self, message: str):
+        usage = f" ({' '.join(self.format_usage().split())})" if self.prog == "stresscoro" else ""
+        self.exit(EXIT_ERROR, f"stresscoro: usage error: {message}. Run '{self.prog} --help' "
+                              f"for the options{usage}\n")
+
+
+def _ranged(kind, low, high, unit: str = ""):
+    """An argparse type: a number of `kind` within low..high, inclusive."""
+    noun = "an integer" if kind is int else "a number"
+    fmt = "," if kind is int else ",g"
+    allowed = f"{noun} in {low:{fmt}}..{high:{fmt}}{unit}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}") from None
+        if not low <= value <= high or value != value:
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+MAX_EXAMPLES = 10_000_000
+MAX_JOBS = 64
+TIMEOUT_RANGE_S = (0.1, 86_400.0)
+MEMORY_RANGE_MB = (64, 1 << 20)
+BUDGET_RANGE_S = (1.0, 30 * 86_400.0)
+
+
+def _limits_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=_ranged(float, *TIMEOUT_RANGE_S, " seconds"), default=10.0,
+                   metavar="SECONDS", help="a schedule (and a reproducer run) that takes longer "
+                   "is a hang (default 10)")
+    p.add_argument("--memory-mb", type=_ranged(int, *MEMORY_RANGE_MB, " MiB"), default=4096,
+                   metavar="N", help="a schedule (and a reproducer run) whose resident memory "
+                   "passes N MiB is out-of-memory (default 4096)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from .schedule import MAX_OPS, MAX_SLOTS, MAX_THREADS
+
+    p = _Parser(
         prog="stresscoro",
         description="Property-based stress testing of C++20 coroutine ownership rules.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -32,12 +77,12 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("replay", help="run a saved schedule file once and report what it finds")
     r.add_argument("file", help="a schedule JSON file (format stresscoro-schedule)")
-    r.add_argument("--target", help="run against this target (name or adapter path) instead of "
-                   "the one the file names")
+    r.add_argument("--target", help="run against this built-in target instead of the one the "
+                   "file names (your own adapter: --adapter)")
     r.add_argument("--sanitizer", choices=("asan", "tsan", "ubsan", "none"),
                    help="default: the target's first declared sanitizer")
     r.add_argument("--compiler", help="C++ compiler (default g++, or $STRESSCORO_CXX)")
-    r.add_argument("--timeout", type=float, default=10.0, help="seconds per schedule (default 10)")
+    _limits_options(r)
     r.add_argument("--json", metavar="PATH", help="write the JSON result to PATH, or - for stdout")
 
     f = sub.add_parser("fuzz", help="search targets for ownership bugs with Hypothesis")
@@ -45,12 +90,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="built-in target names or adapter .cpp paths (default: the built-in suite)")
     f.add_argument("--sanitizer", choices=("asan", "tsan", "ubsan", "none"),
                    help="run every target under this one (default: each target's own list)")
-    f.add_argument("--max-examples", type=int, help="examples per campaign (default: the profile's)")
+    f.add_argument("--max-examples", type=_ranged(int, 1, MAX_EXAMPLES),
+                   help="examples per campaign (default: the profile's)")
     f.add_argument("--seed", type=int, help="Hypothesis seed, for a reproducible search")
     f.add_argument("--profile", choices=("dev", "ci", "nightly"), default=None,
                    help="settings profile: dev 300, ci 1000, nightly 20000 examples "
                         "(default: $STRESSCORO_PROFILE, else ci when $CI is set, else dev)")
-    f.add_argument("--jobs", type=int, default=1, help="campaigns run in parallel (default 1)")
+    f.add_argument("--jobs", type=_ranged(int, 1, MAX_JOBS), default=1,
+                   help="campaigns run in parallel (default 1)")
     f.add_argument("--json", metavar="PATH", help="write the JSON results to PATH, or - for stdout")
     f.add_argument("--out", default="stresscoro-out", metavar="DIR",
                    help="where reproducers are written (default ./stresscoro-out)")
@@ -59,12 +106,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="Hypothesis example database directory, or 'none' "
                         "(default: Hypothesis's own, ./.hypothesis/examples)")
     f.add_argument("--compiler", help="C++ compiler (default g++, or $STRESSCORO_CXX)")
-    f.add_argument("--timeout", type=float, default=10.0, help="seconds per schedule (default 10)")
-    f.add_argument("--max-ops", type=int, default=None, help="longest schedule generated (default 12)")
-    f.add_argument("--slots", type=int, default=None, help="object slots per schedule (default 3)")
-    f.add_argument("--threads", type=int, default=None,
+    _limits_options(f)
+    f.add_argument("--max-ops", type=_ranged(int, 1, MAX_OPS), default=None,
+                   help="longest schedule generated (default 12)")
+    f.add_argument("--slots", type=_ranged(int, 1, MAX_SLOTS), default=None,
+                   help="object slots per schedule (default 3)")
+    f.add_argument("--threads", type=_ranged(int, 1, MAX_THREADS), default=None,
                    help="schedule threads (default 2 under tsan, else 1)")
-    f.add_argument("--time-budget", type=_positive_seconds, default=None, metavar="SECONDS",
+    f.add_argument("--time-budget", type=_ranged(float, *BUDGET_RANGE_S, " seconds"), default=None,
+                   metavar="SECONDS",
                    help="end each campaign within SECONDS, reports included, with what it "
                         "found so far (default: no limit; the example count decides)")
     f.add_argument("--sarif", metavar="PATH", help="write the findings as SARIF 2.1.0 to PATH")
@@ -76,17 +126,6 @@ def _parser() -> argparse.ArgumentParser:
     for sp in (f, r):
         _target_options(sp)
     return p
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(
-            f"got {text!r}; expected a positive number of seconds, e.g. 600")
-    return value
 
 
 def adapter_target(args, name: str | None = None):
@@ -139,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _usage_error(e: Exception) -> int:
     from .build import BuildError
+    from .outputs import OutputError
     from .schedule import InvalidSchedule
     from .targets import InvalidTarget, UnknownTarget
     from .worker import WorkerError
@@ -156,6 +196,7 @@ def _usage_error(e: Exception) -> int:
         "CompilerNotFound": "compiler not found",
         "BuildError": "build failed",
         "WorkerError": "worker failed to start",
+        "OutputError": "cannot write output",
     }.get(type(e).__name__, "error")
     print(f"stresscoro: {label}: {e}", file=sys.stderr)
     return EXIT_ERROR
@@ -180,8 +221,11 @@ def _targets(args) -> int:
 
 def _replay(args) -> int:
     from . import schedule as sched
+    from .outputs import write_json
+    from . import supervise
+    from .outputs import check_file
     from .session import TargetSession
-    from .targets import get
+    from .targets import builtin
 
     try:
         s = sched.load(args.file)
@@ -196,14 +240,31 @@ def _replay(args) -> int:
             f"{args.file!r} does not exist; check the path (a relative path starts at "
             "the current directory)")) from None
     except (OSError, UnicodeDecodeError) as e:
+        if isinstance(e, IsADirectoryError) or os.path.isdir(args.file):
+            raise ScheduleFileError("cannot read the schedule", (
+                f"{args.file!r} is a directory; pass a JSON schedule file")) from None
         raise ScheduleFileError("cannot read the schedule", (
             f"{args.file!r}: {e}; pass a readable UTF-8 JSON schedule file")) from None
-    target = adapter_target(args, name=s.target) if args.adapter else get(args.target or s.target)
+    if args.adapter:
+        target = adapter_target(args, name=s.target)
+    else:
+        target = builtin(args.target or s.target,
+                         "--target" if args.target else f"the schedule file's target ({args.file})")
     sanitizer = args.sanitizer or target.sanitizers[0]
+    if args.json:
+        check_file("--json", args.json)
     t0 = time.perf_counter()
-    with TargetSession(target, sanitizer, compiler=args.compiler, timeout_s=args.timeout) as session:
-        outcome = session.run(s)
-        names = session.factory_names
+    with supervise.Stop() as stop:
+        try:
+            with stop.interruptible(), TargetSession(
+                    target, sanitizer, compiler=args.compiler, timeout_s=args.timeout,
+                    memory_mb=args.memory_mb) as session:
+                outcome = session.run(s)
+                names = session.factory_names
+        except KeyboardInterrupt:
+            print(f"stresscoro: interrupted ({stop.name or 'SIGINT'}); workers stopped",
+                  file=sys.stderr)
+            return stop.exit_code
     elapsed = time.perf_counter() - t0
     result = {
         "target": target.name,

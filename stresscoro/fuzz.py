@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import json
-import multiprocessing
 import os
 import sys
 import time
-from pathlib import Path
 
+from . import supervise
 from . import targets as targets_mod
 from .build import BuildError
-from .report import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, finding_lines, markdown, sarif, write_json, write_text
+from .outputs import check_dir, check_file, write_json, write_text_atomically
+from .pool import JobPool
+from .report import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, finding_lines, markdown, sarif
 from .runner import CampaignResult, run_campaign
 from .worker import WorkerError
 
@@ -56,16 +56,27 @@ def _run_job(job: Job, options: dict) -> CampaignResult | str:
 
 
 def run_suite(args, extra_targets: list[targets_mod.Target] = ()) -> int:
-    """The `fuzz` command: `args` as cli.py parses them; `extra_targets` are the user's
-    adapters, described by the options cli.py reads."""
+    """Every (target, sanitizer) campaign, in-process or in a pool of `--jobs` processes.
+    `args` as cli.py parses them; `extra_targets` are the user's adapters (cli.py reads
+    the options that describe them).
+
+    Outputs are checked before the first campaign. The JSON file is rewritten (atomically)
+    after every campaign, so an interrupted run keeps every finished one. The first
+    SIGINT/SIGTERM stops starting campaigns and abandons the running ones (within the
+    pool's grace time); what finished is printed and written, and the exit code is
+    128 + the signal. A second one exits at once (supervise.Stop)."""
     chosen = [targets_mod.get(name) for name in args.targets] + list(extra_targets)
     chosen = chosen or targets_mod.builtin_targets()
     jobs = [Job(t, s) for t in chosen for s in ([args.sanitizer] if args.sanitizer else t.sanitizers)]
+    out_dir = check_dir("--out", args.out)
+    for option, path in (("--json", args.json), ("--sarif", args.sarif), ("--markdown", args.markdown)):
+        if path:
+            check_file(option, path)
     profile = _profile(args.profile)
     options = dict(max_examples=args.max_examples, seed=args.seed, profile=profile,
-                   database=_database(args.database), out_dir=Path(args.out),
+                   database=_database(args.database), out_dir=out_dir,
                    verify=not args.no_verify, compiler=args.compiler, timeout_s=args.timeout,
-                   budget_s=args.time_budget)
+                   memory_mb=args.memory_mb, budget_s=args.time_budget)
     if args.max_ops:
         options["max_ops"] = args.max_ops
     if args.slots:
@@ -75,26 +86,77 @@ def run_suite(args, extra_targets: list[targets_mod.Target] = ()) -> int:
     if args.tsan_fence_annotations:
         options["tsan_fence_annotations"] = True
     quiet = args.json == "-"
-    say = (lambda *a: print(*a, file=sys.stderr)) if quiet else print
+    say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if quiet else \
+        (lambda *a: print(*a, flush=True))
     say(f"stresscoro fuzz: {len(jobs)} campaign(s), profile {profile}"
         f"{f', seed {args.seed}' if args.seed is not None else ''}, reproducers in {args.out}/")
+    supervise.clean_stale()
     t0 = time.perf_counter()
-    outcomes: list[tuple[Job, CampaignResult | str]] = []
-    if args.jobs > 1 and len(jobs) > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-            futures = {pool.submit(_run_job, j, options): j for j in jobs}
-            for fut in concurrent.futures.as_completed(futures):
-                outcomes.append((futures[fut], fut.result()))
-                _report(say, len(outcomes), len(jobs), *outcomes[-1])
-        order = {id(j): i for i, j in enumerate(jobs)}
-        outcomes.sort(key=lambda o: order[id(o[0])])
-    else:
-        for j in jobs:
-            outcomes.append((j, _run_job(j, options)))
-            _report(say, len(outcomes), len(jobs), *outcomes[-1])
+    done: dict[int, CampaignResult | str] = {}
+
+    def finished(index: int, res: CampaignResult | str) -> None:
+        done[index] = res
+        _report(say, len(done), len(jobs), jobs[index], res)
+        if args.json and args.json != "-":
+            _write_results(args.json, jobs, done, t0, complete=False, stopped=None)
+
+    with supervise.Stop() as stop:
+        if args.jobs > 1 and len(jobs) > 1:
+            def on_result(index: int, status: str, value) -> None:
+                if status != "interrupted":  # "ok": a CampaignResult; "error": its message
+                    finished(index, value)
+
+            JobPool(min(args.jobs, len(jobs)), stop).run(
+                [(_run_job, (j, options)) for j in jobs], on_result)
+        else:
+            for index, job in enumerate(jobs):
+                if stop.requested:
+                    break
+                try:
+                    with stop.interruptible():
+                        res = _run_job(job, options)
+                except KeyboardInterrupt:
+                    break
+                finished(index, res)
+        stopped = stop.name if stop.requested else None
+        code = stop.exit_code if stop.requested else None
+    outcomes = [(jobs[i], done[i]) for i in sorted(done)]
     summary = _summary(outcomes, time.perf_counter() - t0)
+    if stopped:
+        say(f"stresscoro: interrupted ({stopped}): {len(done)} of {len(jobs)} campaign(s) "
+            f"finished; their results are above{' and in ' + args.json if args.json else ''}")
     say(summary["text"])
+    if args.json:
+        _write_results(args.json, jobs, done, t0, complete=stopped is None, stopped=stopped)
+    results = _results(outcomes)
+    if args.sarif:
+        from . import __version__
+
+        write_text_atomically(args.sarif, json.dumps(sarif(results, tool_version=__version__),
+                                                     indent=2) + "\n")
+    if args.markdown:
+        errors = [f"{r['target']}/{r['sanitizer']}: {r['error']}" for r in results if "error" in r]
+        write_text_atomically(args.markdown, markdown([r for r in results if "error" not in r],
+                                                      errors=errors))
+    if code is not None:
+        return code
+    if any(isinstance(r, str) for _, r in outcomes):
+        return EXIT_ERROR
+    return EXIT_FINDINGS if any(r.findings for _, r in outcomes) else EXIT_CLEAN
+
+
+def _write_results(dest: str, jobs: list[Job], done: dict, t0: float, *, complete: bool,
+                   stopped: str | None) -> None:
+    """The JSON document for the campaigns finished so far, in suite order."""
+    outcomes = [(jobs[i], done[i]) for i in sorted(done)]
+    summary = _summary(outcomes, time.perf_counter() - t0)
+    write_json({"results": _results(outcomes),
+                "summary": {k: v for k, v in summary.items() if k != "text"},
+                "campaigns": len(jobs), "complete": complete, "interrupted": stopped}, dest)
+
+
+def _results(outcomes: list[tuple[Job, CampaignResult | str]]) -> list[dict]:
+    """The JSON form of each campaign; a campaign that could not start carries its error."""
     results = []
     for job, res in outcomes:
         if isinstance(res, str):
@@ -102,19 +164,7 @@ def run_suite(args, extra_targets: list[targets_mod.Target] = ()) -> int:
                             "elapsed_s": 0.0, "error": res, "findings": []})
         else:
             results.append(res.to_json())
-    if args.json:
-        write_json({"results": results, "summary": {k: v for k, v in summary.items() if k != "text"}},
-                   args.json)
-    if args.sarif:
-        from . import __version__
-
-        write_text(args.sarif, json.dumps(sarif(results, tool_version=__version__), indent=2) + "\n")
-    if args.markdown:
-        errors = [f"{r['target']}/{r['sanitizer']}: {r['error']}" for r in results if "error" in r]
-        write_text(args.markdown, markdown([r for r in results if "error" not in r], errors=errors))
-    if any(isinstance(r, str) for _, r in outcomes):
-        return EXIT_ERROR
-    return EXIT_FINDINGS if any(r.findings for _, r in outcomes) else EXIT_CLEAN
+    return results
 
 
 def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:

@@ -371,7 +371,12 @@ def _core_slot(config: pytest.Config):
         yield
         return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    root = Path(tempfile.gettempdir()) / f"stresscoro-slots-{workerinput.get('testrunuid', 'run')}"
+    # xdist gives each worker basetemp/popen-gwN: the slots live in the run's basetemp,
+    # which pytest itself prunes.
+    basetemp = config.getoption("basetemp")
+    root = (Path(basetemp).parent if basetemp else
+            Path(tempfile.gettempdir()) / f"stresscoro-slots-{workerinput.get('testrunuid', 'run')}")
+    root = root / "stresscoro-core-slots"
     root.mkdir(parents=True, exist_ok=True)
     held = None
     while held is None:

@@ -1,4 +1,4 @@
-"""What the faces hand out: exit codes, readable findings, JSON, SARIF 2.1.0 and markdown.
+"""What the faces hand out: exit codes, readable findings, SARIF 2.1.0 and markdown.
 
 Everything here works on the JSON form of campaign results (CampaignResult.to_json()),
 the form that crosses process boundaries (pytest-xdist workers, `--jobs`), so the CLI and
@@ -9,11 +9,8 @@ pytest plugin loads this module only when a session has something to report.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
-import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -24,36 +21,6 @@ EXIT_BROKEN_PIPE = 141  # what a shell reports for a command killed by SIGPIPE
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "stresscoroSignature/v1"
-
-
-# -- writing files --------------------------------------------------------------------
-
-def write_text(dest: str | os.PathLike, text: str) -> None:
-    """Write `text` to `dest` whole or not at all: a temporary file in the same
-    directory, renamed over the destination, so a reader (or an interrupted run) never
-    sees half a file."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def write_json(data: dict, dest: str) -> None:
-    """JSON to `dest`, or to stdout when `dest` is "-"."""
-    text = json.dumps(data, indent=2) + "\n"
-    if dest == "-":
-        sys.stdout.write(text)
-    else:
-        write_text(dest, text)
 
 
 # -- one finding, readable ------------------------------------------------------------

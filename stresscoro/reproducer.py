@@ -6,19 +6,24 @@ import dataclasses
 import os
 import re
 import shlex
-import signal
-import subprocess
 import sys
 import textwrap
-import time
+from collections.abc import Callable
 from pathlib import Path
 
+from . import supervise
+from .outputs import write_text_atomically
 from .build import BuildOptions, compile_flags, resolve_compiler
 from .oracle import Finding, parse_sanitizer_report
 from .schedule import Op, Schedule
 from .targets import Target
 
-VERIFY_TIMEOUT_S = 180
+# Compiling a reproducer, or starting pytest and building the target for the Python
+# one, is not part of the schedule: these allowances come on top of its timeout.
+COMPILE_TIMEOUT_S = 300
+PYTEST_ALLOWANCE_S = 180
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MEMORY_MB = 4096
 
 
 @dataclasses.dataclass
@@ -160,7 +165,8 @@ def _op_cpp(o: Op, live: list[bool], probe: int) -> tuple[list[str], int]:
     raise NotImplementedError(f"no C++ rendering for op {n!r}")
 
 
-def render_python(schedule: Schedule, target: Target, sanitizer: str, finding: Finding) -> str:
+def render_python(schedule: Schedule, target: Target, sanitizer: str, finding: Finding,
+                  timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: int = DEFAULT_MEMORY_MB) -> str:
     ops = ",\n".join(f"    {_op_python(o)}" for o in schedule.ops)
     if target.builtin:
         get_target = f"targets.get({target.name!r})"
@@ -186,11 +192,13 @@ def render_python(schedule: Schedule, target: Target, sanitizer: str, finding: F
 
 
         def {test}():
-            outcome, _ = replay(SCHEDULE, {get_target}, {sanitizer!r})
+            outcome, _ = replay(SCHEDULE, {get_target}, {sanitizer!r},
+                                timeout_s={timeout_s!r}, memory_mb={memory_mb!r})
             assert outcome.ok, outcome.describe(SCHEDULE)
         ''').format(kind=finding.kind, target=target.name, sanitizer=sanitizer,
                     summary=finding.summary.replace('"""', "'''"), ops=ops, slots=schedule.slots,
-                    threads=schedule.threads, test=test, get_target=get_target)
+                    threads=schedule.threads, test=test, get_target=get_target,
+                    timeout_s=float(timeout_s), memory_mb=int(memory_mb))
 
 
 def _op_python(o: Op) -> str:
@@ -203,46 +211,62 @@ def _op_python(o: Op) -> str:
     return f"op({o.name!r}, {args}{thread})"
 
 
+def claim_stem(out_dir: Path, target: Target, sanitizer: str, finding: Finding,
+               index: int = 1) -> str:
+    """The stem for `index`, or for the next index up: the first whose schedule file
+    this call creates.
+
+    The exclusive create is the claim, so two runs writing into one folder at the same
+    time never share a name, and an earlier run's reproducers are never overwritten."""
+    n = index
+    while True:
+        candidate = stem_for(target, sanitizer, finding, n)
+        try:
+            with open(out_dir / f"{candidate}.json", "x"):
+                return candidate
+        except FileExistsError:
+            n += 1
+
+
 def write(schedule: Schedule, target: Target, options: BuildOptions, finding: Finding,
-          factory_names: list[str], out_dir: Path, index: int = 1) -> Reproducer:
+          factory_names: list[str], out_dir: Path, index: int = 1, *,
+          timeout_s: float = DEFAULT_TIMEOUT_S, memory_mb: int = DEFAULT_MEMORY_MB) -> Reproducer:
     """Write the schedule, the pytest file and the C++ program for a finding made under
-    the build `options`; `index` numbers the findings of one kind in one campaign."""
+    the build `options`; `index` numbers the findings of one kind in one campaign (a
+    higher number is taken if another run already wrote that one). The pytest file
+    replays under the same `timeout_s` and `memory_mb` as the campaign's worker."""
     sanitizer = options.sanitizer
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = stem_for(target, sanitizer, finding, index)
+    stem = claim_stem(out_dir, target, sanitizer, finding, index)
     cpp = (out_dir / f"{stem}.cpp").resolve()
     py = (out_dir / f"test_{stem}.py").resolve()
     sched_file = (out_dir / f"{stem}.json").resolve()
     exe = out_dir.resolve() / stem
     repro_san = reproducer_sanitizer(sanitizer, finding)
-    sched_file.write_text(schedule.dumps())
-    py.write_text(render_python(schedule, target, sanitizer, finding))
+    write_text_atomically(sched_file, schedule.dumps())
+    write_text_atomically(py, render_python(schedule, target, sanitizer, finding, timeout_s, memory_mb))
     rep = Reproducer(cpp=cpp, python=py, schedule=sched_file)
     try:
         line = build_command(dataclasses.replace(options, sanitizer=repro_san), cpp, exe)
-        cpp.write_text(render_cpp(schedule, target, repro_san, finding, factory_names, line))
+        write_text_atomically(cpp, render_cpp(schedule, target, repro_san, finding, factory_names, line))
     except NotImplementedError as e:
-        cpp.write_text(f"// stresscoro could not write a C++ reproducer: {e}\n")
+        write_text_atomically(cpp, f"// stresscoro could not write a C++ reproducer: {e}\n")
         rep.notes.append(str(e))
     return rep
 
 
-def verify(rep: Reproducer, finding: Finding, timeout_s: float | None = None) -> Reproducer:
-    """Re-run both reproducers; verified only if each shows the same finding kind.
-
-    `timeout_s` bounds both re-runs together (what is left of a campaign's time budget);
-    a re-run it cuts short shows nothing and the notes say why."""
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-
-    def left() -> float:
-        return VERIFY_TIMEOUT_S if deadline is None else max(0.1, min(VERIFY_TIMEOUT_S, deadline - time.monotonic()))
-
-    rep.cpp_kind = _run_cpp(rep, left())
-    rep.python_kind = _run_python(rep, finding, left())
-    if deadline is not None and time.monotonic() >= deadline:
-        rep.notes.append("a re-run was stopped at the time budget")
-        rep.cpp_kind = None if rep.cpp_kind == "hang" else rep.cpp_kind
-        rep.python_kind = None if rep.python_kind == "hang" else rep.python_kind
+def verify(rep: Reproducer, finding: Finding, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+           memory_mb: int = DEFAULT_MEMORY_MB,
+           progress: Callable[[str], None] | None = None) -> Reproducer:
+    """Re-run both reproducers, the C++ program under the worker's `timeout_s` and
+    `memory_mb`; verified only if each shows the same finding kind (a crash by the
+    same signal counts)."""
+    say = progress or (lambda line: None)
+    say(f"verifying {rep.cpp.name}: compile, then run (timeout {timeout_s:g} s, "
+        f"memory cap {memory_mb} MiB)")
+    rep.cpp_kind = _run_cpp(rep, timeout_s, memory_mb)
+    say(f"verifying {rep.python.name}: pytest replays the schedule")
+    rep.python_kind = _run_python(rep, finding, timeout_s)
     rep.verified = rep.cpp_kind == finding.kind and rep.python_kind == finding.kind
     if rep.cpp_kind != finding.kind:
         rep.notes.append(f"C++ reproducer showed {rep.cpp_kind or 'nothing'}, not {finding.kind}")
@@ -256,36 +280,40 @@ def build_line_of(cpp: Path) -> str | None:
     return first[len("// build: "):] if first.startswith("// build: ") else None
 
 
-def _run_cpp(rep: Reproducer, timeout_s: float = VERIFY_TIMEOUT_S) -> str | None:
+def _run_cpp(rep: Reproducer, timeout_s: float, memory_mb: int) -> str | None:
     line = build_line_of(rep.cpp)
     if line is None:
         return None
+    compile_line, _, run = line.rpartition(" && ")
     env = {k: v for k, v in os.environ.items() if not k.endswith("SAN_OPTIONS") and k != "LD_PRELOAD"}
-    try:
-        proc = subprocess.run(["bash", "-c", line], capture_output=True, text=True, env=env,
-                              timeout=timeout_s, start_new_session=True)
-    except subprocess.TimeoutExpired:
+    built = supervise.run_bounded(["bash", "-c", compile_line], timeout_s=COMPILE_TIMEOUT_S, env=env)
+    if built.status != "exited" or built.returncode != 0:
+        rep.notes.append(f"the C++ reproducer did not compile: {built.stderr.strip()[-500:]}")
+        return None
+    ran = supervise.run_bounded(shlex.split(run), timeout_s=timeout_s, memory_mb=memory_mb,
+                                env=env, cwd=str(rep.cpp.parent))
+    if ran.status == "memory":
+        return "out-of-memory"
+    if ran.status == "hang":
         return "hang"
-    report = parse_sanitizer_report(proc.stderr)
+    report = parse_sanitizer_report(ran.stderr)
     if report is not None:
         return report.kind
-    if proc.returncode > 128 and proc.returncode - 128 in signal.Signals._value2member_map_:
-        return f"crash:{signal.Signals(proc.returncode - 128).name}"
+    if ran.signal_name:
+        return f"crash:{ran.signal_name}"
     return None
 
 
-def _run_python(rep: Reproducer, finding: Finding, timeout_s: float = VERIFY_TIMEOUT_S) -> str | None:
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-             str(rep.python)], capture_output=True, text=True, timeout=timeout_s,
-            cwd=rep.python.parent)
-    except subprocess.TimeoutExpired:
+def _run_python(rep: Reproducer, finding: Finding, timeout_s: float) -> str | None:
+    ran = supervise.run_bounded(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         str(rep.python)], timeout_s=timeout_s + PYTEST_ALLOWANCE_S, cwd=str(rep.python.parent))
+    if ran.status == "hang":
         return "hang"
-    if "No module named pytest" in proc.stderr:
+    if "No module named pytest" in ran.stderr:
         rep.notes.append(f"pytest is not installed for {sys.executable}; pip install pytest")
         return None
-    if proc.returncode != 1:
+    if ran.returncode != 1:
         return None
-    m = re.search(r"^E\s+AssertionError: stresscoro finding: (\S+)", proc.stdout, re.M)
+    m = re.search(r"^E\s+AssertionError: stresscoro finding: (\S+)", ran.stdout, re.M)
     return m.group(1) if m else None

@@ -173,7 +173,8 @@ class Campaign:
     the database), `shrink_runs` those Hypothesis ran while shrinking."""
 
     def __init__(self, target: Target, sanitizer: str, *, compiler: str | None = None,
-                 timeout_s: float = 10.0, max_ops: int = DEFAULT_MAX_OPS,
+                 timeout_s: float = 10.0, memory_mb: int = reproducer.DEFAULT_MEMORY_MB,
+                 max_ops: int = DEFAULT_MAX_OPS,
                  slots: int = DEFAULT_SLOTS, threads: int | None = None,
                  tsan_fence_annotations: bool = False,
                  progress: Callable[[str], None] | None = None) -> None:
@@ -183,10 +184,12 @@ class Campaign:
         self.sanitizer = sanitizer
         self.compiler = compiler
         self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
         self.annotated = tsan_fence_annotations
         self.extra_cxxflags = ("-DSTRESSCORO_TSAN_FENCE_ANNOTATIONS=1",) if tsan_fence_annotations else ()
         self.session = TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
-                                     symbolize=False, extra_cxxflags=self.extra_cxxflags)
+                                     memory_mb=memory_mb, symbolize=False,
+                                     extra_cxxflags=self.extra_cxxflags)
         self.progress = progress
         self.found: dict[tuple[str, str], FoundBug] = {}
         self.known: set[tuple[str, str]] = set()
@@ -358,21 +361,22 @@ class Campaign:
         bugs = sorted(self.found.values(), key=lambda b: b.first_example)
         if bugs:
             _finalize(bugs, self.target, self.sanitizer, self.compiler, self.timeout_s,
-                      self.extra_cxxflags, end)
+                      self.memory_mb, self.extra_cxxflags, end)
         if out_dir is not None:
             per_kind: dict[str, int] = {}
             for bug in bugs:
                 per_kind[bug.finding.kind] = per_kind.get(bug.finding.kind, 0) + 1
                 bug.reproducer = reproducer.write(bug.schedule, self.target, self.session.options,
                                                   bug.finding, bug.factory_names, out_dir,
-                                                  index=per_kind[bug.finding.kind])
+                                                  index=per_kind[bug.finding.kind],
+                                                  timeout_s=self.timeout_s, memory_mb=self.memory_mb)
                 if not verify:
                     continue
-                if end is None:
-                    reproducer.verify(bug.reproducer, bug.finding)
-                elif end - time.perf_counter() >= VERIFY_MIN_S:
+                left = None if end is None else end + BUDGET_GRACE_S - time.perf_counter()
+                if left is None or left >= VERIFY_MIN_S:
                     reproducer.verify(bug.reproducer, bug.finding,
-                                      timeout_s=end + BUDGET_GRACE_S - time.perf_counter())
+                                      timeout_s=self.timeout_s if left is None else min(self.timeout_s, left),
+                                      memory_mb=self.memory_mb, progress=self.progress)
                 else:
                     bug.reproducer.notes.append("not re-run: the time budget was spent")
         verdict = "findings" if bugs else "clean"
@@ -397,7 +401,7 @@ class Campaign:
 # A budget covers the whole campaign: the search stops early enough to leave time for
 # the symbolized re-run of each finding and for writing and re-running its reproducers;
 # those steps start only while time is left and are cut off BUDGET_GRACE_S after it.
-VERIFY_MIN_S = 1.0
+VERIFY_MIN_S = 3.0  # a compile and two short runs
 BUDGET_GRACE_S = 1.5
 
 
@@ -418,6 +422,7 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                  seed: int | None = None, profile: str = DEFAULT_PROFILE,
                  database: object = "default", out_dir: Path | None = None,
                  verify: bool = True, compiler: str | None = None, timeout_s: float = 10.0,
+                 memory_mb: int = reproducer.DEFAULT_MEMORY_MB,
                  max_ops: int = DEFAULT_MAX_OPS, slots: int = DEFAULT_SLOTS,
                  threads: int | None = None, tsan_fence_annotations: bool = False,
                  budget_s: float | None = None,
@@ -431,7 +436,8 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
     search_seconds(budget_s) with what it found."""
     if profile not in PROFILES:
         raise ValueError(f"Expected a profile in {', '.join(PROFILES)} but got profile={profile!r}")
-    with Campaign(target, sanitizer, compiler=compiler, timeout_s=timeout_s, max_ops=max_ops,
+    with Campaign(target, sanitizer, compiler=compiler, timeout_s=timeout_s, memory_mb=memory_mb,
+                  max_ops=max_ops,
                   slots=slots, threads=threads, tsan_fence_annotations=tsan_fence_annotations,
                   progress=progress) as campaign:
         campaign.search(max_examples=max_examples, seed=seed, profile=profile,
@@ -440,15 +446,21 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
 
 
 def _finalize(bugs: list[FoundBug], target: Target, sanitizer: str, compiler: str | None,
-              timeout_s: float, extra_cxxflags: tuple[str, ...], end: float | None = None) -> None:
+              timeout_s: float, memory_mb: int, extra_cxxflags: tuple[str, ...],
+              end: float | None = None) -> None:
     """Re-run each minimal schedule with symbolized reports, for readable stacks, and
     renumber its slots from 0 where that keeps the same finding.
 
     The search runs unsymbolized (several times faster per crash); a finding keeps its
-    search-time details if the re-run shows a different kind."""
+    search-time details if the re-run shows a different kind. Past `end` (a perf_counter
+    time), the rest keep their search-time details."""
+    if end is not None:
+        timeout_s = min(timeout_s, max(0.5, end - time.perf_counter()))
     with TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
-                       extra_cxxflags=extra_cxxflags) as session:
+                       memory_mb=memory_mb, extra_cxxflags=extra_cxxflags) as session:
         for bug in bugs:
+            if end is not None and time.perf_counter() >= end:
+                break
             canonical = bug.schedule.canonical()
             if canonical != bug.schedule:
                 again = session.run(canonical).primary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -12,6 +13,9 @@ VERSION = 1
 MAX_SLOTS = 16
 MAX_THREADS = 8
 MAX_OPS = 4096
+# A schedule of MAX_OPS ops takes about 250 KB as JSON; larger files are refused
+# before they are read, so a huge or hostile file costs no memory.
+MAX_FILE_BYTES = 1 << 20
 _MAGIC = 0x5343
 
 
@@ -132,6 +136,13 @@ class Schedule:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ops", tuple(self.ops))
+        for i, o in enumerate(self.ops):  # before anything is derived from them
+            for f, v in zip(o.spec.fields, o.args):
+                if v < 0:
+                    what = "slot" if f in _SLOT_FIELDS else "thread" if f == "to" else f
+                    raise InvalidSchedule(f"{what} must be >= 0", index=i, field=f, value=v)
+            if o.thread < 0:
+                raise InvalidSchedule("thread must be >= 0", index=i, field="thread", value=o.thread)
         if not self.slots:
             used = [s for o in self.ops for s in o.slots()]
             object.__setattr__(self, "slots", max(used, default=0) + 1)
@@ -321,14 +332,24 @@ def from_json(data: Any) -> Schedule:
 
 
 def loads(text: str) -> Schedule:
+    if len(text) > MAX_FILE_BYTES:
+        raise InvalidSchedule(f"{len(text):,} characters; a schedule file is at most "
+                              f"{MAX_FILE_BYTES:,} bytes")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise InvalidSchedule(f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
                               ) from None
+    except RecursionError:
+        raise InvalidSchedule("JSON nested too deeply; a schedule is an object holding a "
+                              "list of flat op objects") from None
     return from_json(data)
 
 
 def load(path: str) -> Schedule:
     with open(path, encoding="utf-8") as f:
-        return loads(f.read())
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_FILE_BYTES:
+            raise InvalidSchedule(f"the file has {size:,} bytes; a schedule file is at most "
+                                  f"{MAX_FILE_BYTES:,} bytes")
+        return loads(f.read(MAX_FILE_BYTES + 1))

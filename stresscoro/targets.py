@@ -20,6 +20,7 @@ BUG_CLASSES = (
     "nested-resume",
 )
 KINDS = ("task", "generator", "shared_task", "chain", "other")
+SANITIZERS = ("asan", "tsan", "ubsan", "none")
 _META = re.compile(r"^//\s*stresscoro:\s*([a-z_]+)\s*=\s*(.*?)\s*$")
 _FIELDS = ("name", "kind", "bug_class", "expected", "sanitizers", "twin", "summary", "cxxflags")
 
@@ -94,7 +95,13 @@ def from_adapter(adapter: str | Path, *, name: str | None = None, builtin: bool 
     if bug_class is not None and bug_class not in BUG_CLASSES:
         raise InvalidTarget(f"{adapter}: bug_class={bug_class!r}; expected one of "
                             f"{', '.join(BUG_CLASSES)}")
-    sanitizers = tuple(s for s in meta.get("sanitizers", "asan").split(",") if s)
+    sanitizers = tuple(s.strip() for s in meta.get("sanitizers", "asan").split(",") if s.strip())
+    unknown = [s for s in sanitizers if s not in SANITIZERS]
+    if unknown or not sanitizers:
+        raise InvalidTarget(
+            f"{adapter}: metadata sanitizers={meta.get('sanitizers', '')!r} names "
+            f"{', '.join(map(repr, unknown)) or 'no sanitizer'}; expected a comma-separated "
+            f"list of {', '.join(SANITIZERS)}")
     return Target(
         name=name or meta.get("name") or adapter.stem,
         adapter=adapter,
@@ -116,6 +123,17 @@ def builtin_targets() -> list[Target]:
     found = [from_adapter(p, builtin=True)
              for p in sorted((native_dir() / "targets" / "adapters").glob("*.cpp"))]
     return sorted(found, key=lambda t: (t.bug_class is not None, t.name))
+
+
+def builtin(name: str, source: str = "the target") -> Target:
+    """A built-in target by name, never a file: names that come from data (a schedule
+    file) must not make stresscoro compile an arbitrary path."""
+    for t in builtin_targets():
+        if t.name == name:
+            return t
+    names = ", ".join(t.name for t in builtin_targets())
+    raise UnknownTarget(f"no built-in target named {name!r} ({source}). Built-in targets: "
+                        f"{names}. To run your own type, pass its adapter with --adapter FILE.")
 
 
 def get(name: str) -> Target:

@@ -8,26 +8,21 @@ import json
 import mmap
 import os
 import select
-import signal
-import socket
 import struct
-import subprocess
-import sys
-import tempfile
 import time
 import weakref
 from pathlib import Path
 
-import psutil
-
+from . import supervise
 from .build import Build
+from .zygote import Zygote
 
 # Mirrors native/include/stresscoro/detail/event_log.hpp.
 HW_OP_IN_FLIGHT, HW_THREAD_IN_FLIGHT, HW_EVENTS, HW_CAPACITY, HW_STATUS, HW_DROPPED = 1, 2, 3, 4, 5, 6
 HEADER_WORDS = 8
 EVENT_WORDS = 7
 DEFAULT_EVENT_CAPACITY = 1 << 15
-RSS_SAMPLE_EVERY = 64  # runs between two RSS samples (a sample costs a /proc read)
+RSS_SAMPLE_EVERY = 64  # runs between two RSS samples for usage() (a sample reads /proc)
 RUN_ERRORS = {-1: "bad schedule header", -2: "op not supported or out of range",
               -3: "shared area too small", -4: "could not start schedule threads"}
 
@@ -69,13 +64,16 @@ class RawOutcome:
 class SanitizedWorker:
     """A target module loaded under its sanitizer runtime, serving schedules.
 
-    Two processes: a *zygote* that loads the module once and forks, and a *runner*
-    forked from it that runs schedules. A crash, hang or memory-cap kill costs the
-    runner only; the next run() forks a new one in milliseconds.
+    Two processes (zygote.py supervises them): a *zygote* that loads the module once and
+    forks, and a *runner* forked from it that runs schedules. A crash, hang or
+    memory-cap kill costs the runner only; the next run() forks a new one in
+    milliseconds. This class holds the protocol: the shared area, the framed request
+    and reply, the stderr file, and the verdicts.
 
     Invariants: at most one schedule in flight; after a crash, hang or memory-cap kill
     the runner and its children are gone and reaped before run() returns; close() leaves
-    no process behind (the whole session is killed and the zygote reaped).
+    no process behind (the whole session is killed and the zygote reaped) and removes
+    the shared area and the temp folder.
     """
 
     def __init__(self, build: Build, *, timeout_s: float = 10.0, memory_mb: int = 4096,
@@ -89,24 +87,19 @@ class SanitizedWorker:
         self.starts = 0  # runners forked, the first one included
         self.last_start_s = 0.0  # seconds the last runner took to be ready
         self.runs = 0
-        self.peak_rss = 0  # bytes, the largest runner RSS psutil saw (sampled)
-        self._cpu_s = 0.0  # CPU seconds of zygotes already gone, their runners included
         self._extra_env = env or {}
         # Unsymbolized reports are several times cheaper; frames then read module+offset,
         # which is stable within one build and good enough to tell findings apart.
         self.symbolize = symbolize
-        self._zygote: psutil.Popen | None = None
-        self._control: socket.socket | None = None
-        self._control_buf = b""
-        self._runner: psutil.Process | None = None
-        self._dir = tempfile.TemporaryDirectory(prefix="stresscoro-worker-")
+        self._zygote = Zygote()
+        supervise.clean_stale(once=True)
+        self._dir = supervise.owned_dir("worker")
         self._shared_words = HEADER_WORDS + EVENT_WORDS * event_capacity
-        shm_root = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-        fd, self._shared_path = tempfile.mkstemp(prefix="stresscoro-shared-", dir=shm_root)
+        fd, self._shared_path = supervise.owned_file("shared", supervise.shm_dir())
         os.ftruncate(fd, self._shared_words * 8)
         self._shared = mmap.mmap(fd, self._shared_words * 8)
         os.close(fd)
-        self._stderr_path = Path(self._dir.name) / "stderr.txt"
+        self._stderr_path = Path(self._dir) / "stderr.txt"
         self._stderr = None
         self._request_w = self._reply_r = -1
         _live_workers.add(self)
@@ -116,24 +109,23 @@ class SanitizedWorker:
     @property
     def pid(self) -> int | None:
         """The runner's pid (None between a crash and the next run)."""
-        return self._runner.pid if self._runner else None
+        return self._zygote.runner.pid if self._zygote.runner else None
 
     def alive(self) -> bool:
-        return self._zygote is not None and self._zygote.poll() is None and self._runner is not None
+        return self._zygote.alive() and self._zygote.runner is not None
 
     def start(self) -> None:
         """Start the zygote if needed, then fork a runner if none is alive."""
         if self.alive():
             return
         t0 = time.perf_counter()
-        if self._zygote is None or self._zygote.poll() is not None:
+        if not self._zygote.alive():
             self._kill()
             self._start_zygote()
         self._fork_runner()
         self.last_start_s = time.perf_counter() - t0
 
-    def _start_zygote(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(SANITIZER_ENV)
         if not self.symbolize:
@@ -149,19 +141,14 @@ class SanitizedWorker:
                 env["LD_PRELOAD"] += ":libstdc++.so.6"
         else:
             env.pop("LD_PRELOAD", None)
+        return env
+
+    def _start_zygote(self) -> None:
         self._stderr = open(self._stderr_path, "ab")
-        main = Path(__file__).with_name("_worker_main.py")
-        argv = [_real_python(), "-S", "-E", str(main), str(self.build.module_path),
-                self.build.module_name, self._shared_path, str(theirs.fileno()),
-                str(os.getpid()), _cffi_backend_dir()]
-        try:
-            self._zygote = psutil.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._stderr,
-                                        stderr=self._stderr, env=env, pass_fds=(theirs.fileno(),),
-                                        start_new_session=True)
-        finally:
-            theirs.close()
-        self._control, self._control_buf = ours, b""
-        hello = self._control_line(timeout=max(30.0, self.timeout_s))
+        args = [str(self.build.module_path), self.build.module_name, self._shared_path,
+                _cffi_backend_dir()]
+        hello = self._zygote.start(args, self._environment(), self._stderr,
+                                   timeout_s=max(30.0, self.timeout_s))
         if hello is None:
             text = self._take_stderr(0)
             self._kill()
@@ -173,22 +160,13 @@ class SanitizedWorker:
         self.description = info["describe"]
 
     def _fork_runner(self) -> None:
-        request_r, self._request_w = os.pipe()
-        self._reply_r, reply_w = os.pipe()
-        try:
-            socket.send_fds(self._control, [b"fork"], [request_r, reply_w])
-        except OSError:
-            pass  # the zygote is gone; the read below says so
-        finally:
-            os.close(request_r)
-            os.close(reply_w)
-        line = self._control_line(timeout=max(30.0, self.timeout_s))
-        if line is None or not line.startswith("pid "):
+        pipes = self._zygote.fork_runner(timeout_s=max(30.0, self.timeout_s))
+        if pipes is None:
             text = self._take_stderr(0)
             self._kill()
             raise WorkerError(f"worker for {self.build.module_name} could not fork a runner. "
                               f"Its output:\n{text.strip() or '(nothing)'}")
-        self._runner = psutil.Process(int(line.split()[1]))
+        self._request_w, self._reply_r = pipes
         self.starts += 1
 
     def close(self) -> None:
@@ -196,11 +174,8 @@ class SanitizedWorker:
         if self._shared is not None:
             self._shared.close()
             self._shared = None
-            try:
-                os.unlink(self._shared_path)
-            except FileNotFoundError:
-                pass
-        self._dir.cleanup()
+        supervise.remove_path(self._shared_path)
+        supervise.remove_path(self._dir)
         _live_workers.discard(self)
 
     def __enter__(self) -> "SanitizedWorker":
@@ -225,7 +200,7 @@ class SanitizedWorker:
         self._reset_shared()
         self.runs += 1
         if self.runs % RSS_SAMPLE_EVERY == 1:
-            self._sample_rss()
+            self._zygote.runner_rss()  # a sample for usage(); long runs are sampled while they wait
         offset = os.fstat(self._stderr.fileno()).st_size
         payload = struct.pack(f"<{len(encoded)}i", *encoded)
         t0 = time.perf_counter()
@@ -240,10 +215,12 @@ class SanitizedWorker:
         exit_code = sig = None
         if isinstance(reply, str):  # a supervision verdict: hang or memory
             status, detail = reply, self._verdict_detail(reply)
-            self._kill_runner()
+            self._zygote.kill_runner()
+            self._drop_runner()
         elif reply is None:
             status = "crashed"
-            exit_code, sig = self._runner_exit()
+            exit_code, sig = self._zygote.runner_exit()
+            self._drop_runner()
         else:
             (rc,) = struct.unpack("<i", reply)
             if rc != 0:
@@ -273,17 +250,30 @@ class SanitizedWorker:
             return f"no answer within {self.timeout_s:g} s; process tree killed"
         return f"resident memory above {self.memory_mb} MiB; process tree killed"
 
+    def usage(self) -> dict:
+        """Resources used so far: CPU seconds of the zygotes and all their runners, the
+        peak runner RSS sampled, the crashes, hangs and memory-cap kills survived
+        (runners replaced), and the schedules run."""
+        return {"worker_cpu_s": round(self._zygote.cpu_seconds(), 3),
+                "peak_rss_mb": round(self._zygote.peak_rss / 2**20, 1),
+                "crashes_survived": max(0, self.starts - 1), "runs": self.runs}
+
+    def _over_memory(self) -> bool:
+        return self._zygote.runner_rss() > self.memory_mb * 1024 * 1024
+
     def _wait_reply(self) -> bytes | str | None:
         """The runner's framed reply; None if it died (the zygote says so on the control
         socket); "hang" or "memory" when supervision gives up on it."""
         deadline = time.monotonic() + self.timeout_s
         buf, need, size = b"", 4, None
         slice_s = 0.005
-        watched = [self._reply_r, self._control]
+        control = self._zygote.control
+        watched = [self._reply_r, control]
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                return "hang"
+                # A hog that is also slow is still a hog: the cap decides first.
+                return "memory" if self._over_memory() else "hang"
             ready, _, _ = select.select(watched, [], [], min(slice_s, left))
             if not ready:
                 slice_s = min(slice_s * 2, 0.05)
@@ -301,73 +291,10 @@ class SanitizedWorker:
                         buf, need = b"", size
                     else:
                         return buf
-            elif self._control in ready:
+            elif control in ready:
                 return None  # the zygote reports the runner's end
 
-    def _control_line(self, timeout: float) -> str | None:
-        """One line from the zygote, or None if it died or said nothing in time."""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._control_buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or self._control is None:
-                return None
-            ready, _, _ = select.select([self._control], [], [], min(left, 0.1))
-            if not ready:
-                if self._zygote is not None and self._zygote.poll() is not None:
-                    return None
-                continue
-            chunk = self._control.recv(4096)
-            if not chunk:
-                return None
-            self._control_buf += chunk
-        line, _, self._control_buf = self._control_buf.partition(b"\n")
-        return line.decode()
-
-    def _over_memory(self) -> bool:
-        return self._sample_rss() > self.memory_mb * 1024 * 1024
-
-    def _sample_rss(self) -> int:
-        # The runner itself only: its children are short-lived symbolizers, and
-        # walking /proc for them costs more than a whole schedule.
-        if self._runner is None:
-            return 0
-        try:
-            rss = self._runner.memory_info().rss
-        except psutil.Error:
-            return 0
-        self.peak_rss = max(self.peak_rss, rss)
-        return rss
-
-    def usage(self) -> dict:
-        """Resources used so far: CPU seconds of the zygote and every runner (those the
-        zygote reaped are in its children's times), the peak runner RSS sampled, and the
-        crashes, hangs and memory-cap kills survived (runners replaced)."""
-        cpu = self._cpu_s + _cpu_seconds(self._zygote, self._runner)
-        return {"worker_cpu_s": round(cpu, 3), "peak_rss_mb": round(self.peak_rss / 2**20, 1),
-                "crashes_survived": max(0, self.starts - 1), "runs": self.runs}
-
-    def _runner_exit(self) -> tuple[int | None, str | None]:
-        """How the runner ended, as the zygote saw it through waitpid."""
-        line = self._control_line(timeout=10)
-        self._drop_runner()
-        if line is None or not line.startswith("exit "):
-            self._kill()  # the zygote itself is gone or stuck: start over next time
-            return None, "SIGKILL"
-        status = int(line.split()[1])
-        code = os.waitstatus_to_exitcode(status)
-        if code < 0:
-            return None, signal.Signals(-code).name
-        return code, None
-
-    def _kill_runner(self) -> None:
-        """Kill the runner and whatever it started; the zygote reaps it and says so."""
-        if self._runner is not None:
-            tree = _kill_tree(self._runner)
-            psutil.wait_procs(tree[:-1], timeout=5)  # the runner itself is the zygote's to reap
-        self._runner_exit()
-
     def _drop_runner(self) -> None:
-        self._runner = None
         for fd in (self._request_w, self._reply_r):
             if fd >= 0:
                 try:
@@ -377,24 +304,9 @@ class SanitizedWorker:
         self._request_w = self._reply_r = -1
 
     def _kill(self) -> None:
-        """Kill the whole session (zygote, runner, their children) and reap it."""
-        zygote, self._zygote = self._zygote, None
-        self._cpu_s += _cpu_seconds(zygote, self._runner)
+        """Kill the whole session and close our ends of it."""
+        self._zygote.kill()
         self._drop_runner()
-        if zygote is not None:
-            tree = _kill_tree(zygote)  # enumerated before anything dies and gets reparented
-            try:
-                os.killpg(zygote.pid, signal.SIGKILL)  # and whatever escaped the enumeration
-            except (ProcessLookupError, PermissionError):
-                pass
-            psutil.wait_procs(tree, timeout=5)
-            try:
-                zygote.wait(timeout=5)
-            except (psutil.Error, ChildProcessError):
-                pass
-        if self._control is not None:
-            self._control.close()
-            self._control = None
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
@@ -419,42 +331,10 @@ class SanitizedWorker:
             return ""
 
 
-def _cpu_seconds(zygote: psutil.Process | None, runner: psutil.Process | None) -> float:
-    total = 0.0
-    for proc, reaped_too in ((zygote, True), (runner, False)):
-        if proc is None:
-            continue
-        try:
-            t = proc.cpu_times()
-        except psutil.Error:
-            continue
-        total += t.user + t.system + ((t.children_user + t.children_system) if reaped_too else 0.0)
-    return total
-
-
-def _kill_tree(root: psutil.Process) -> list[psutil.Process]:
-    """SIGKILL `root` and all its descendants; returns them, root last."""
-    try:
-        tree = [*root.children(recursive=True), root]
-    except psutil.Error:
-        tree = [root]
-    for p in tree:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    return tree
-
-
 def _cffi_backend_dir() -> str:
     import _cffi_backend
 
     return os.path.dirname(_cffi_backend.__file__)
-
-
-def _real_python() -> str:
-    """The interpreter binary itself: preloading TSan into a wrapper script crashes it."""
-    return os.path.realpath(sys.executable)
 
 
 @atexit.register

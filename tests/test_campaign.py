@@ -383,3 +383,23 @@ def test_a_flat_predicate_shrinks_to_the_minimal_schedule(threads):
     found = find(schedules("t", EVERY_OP, factories, threads=threads), _make_big_then_resume,
                  settings=settings(database=None, derandomize=True, max_examples=2000))
     assert list(found.ops) == [make(0, factory=0, arg=50), op("resume", 0)]
+
+
+def test_two_runs_sharing_one_out_folder_verify_every_reproducer(tmp_path):
+    """Each run claims its own file names: nothing is overwritten under the other."""
+    out = tmp_path / "shared-out"
+    procs = [subprocess.Popen([*_command(), "fuzz", "copyable-task", "leaky-task", "--sanitizer",
+                               "asan", "--seed", str(seed), "--max-examples", "40", "--out", str(out),
+                               "--json", str(tmp_path / f"run{seed}.json")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+             for seed in (1, 2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    files = []
+    for seed, proc, (stdout, stderr) in zip((1, 2), procs, outputs):
+        assert proc.returncode == 1, (stdout[-2000:], stderr[-2000:])
+        data = json.loads((tmp_path / f"run{seed}.json").read_text())
+        reps = [f["reproducer"] for r in data["results"] for f in r["findings"]]
+        assert reps and all(r["verified"] for r in reps), reps
+        files += [r["cpp"] for r in reps] + [r["python"] for r in reps]
+    assert len(files) == len(set(files)), "two runs wrote the same reproducer file"
+    assert all(Path(f).exists() for f in files)

@@ -219,7 +219,7 @@ def test_replay_with_an_adapter_that_does_not_compile(tmp_path):
     adapter.write_text(BROKEN_ADAPTER)
     path = write_schedule(tmp_path / "s.json", "task", [{"op": "make", "slot": 0}])
     err = assert_usage_error(
-        run("replay", path, "--target", adapter, env={"STRESSCORO_CACHE_DIR": str(tmp_path / "c")}),
+        run("replay", path, "--adapter", adapter, env={"STRESSCORO_CACHE_DIR": str(tmp_path / "c")}),
         "build failed", "The compiler said", "error:")
     # The compiler's own diagnostic, pointing into the user's file at the broken line.
     assert re.search(r"broken_adapter\.cpp:6:\d+: error:", err), err
@@ -305,3 +305,77 @@ def test_send_to_the_same_thread_on_one_thread_is_clean(tmp_path):
                           [{"op": "make", "slot": 0}, {"op": "send", "slot": 0, "to": 0}])
     proc = run("replay", path, "--json", "-")
     assert proc.returncode == EXIT_CLEAN, proc.stdout + proc.stderr
+
+
+# -- bad options and metadata: exit 2 before any work, one paragraph naming the option ----
+
+
+@pytest.mark.parametrize("args, option, allowed", [
+    (("fuzz", "--max-examples", "0"), "--max-examples", "1..10,000,000"),
+    (("fuzz", "--max-examples", "-1"), "--max-examples", "1..10,000,000"),
+    (("fuzz", "--max-ops", "-5"), "--max-ops", "1..4,096"),
+    (("fuzz", "--slots", "100"), "--slots", "1..16"),
+    (("fuzz", "--threads", "100"), "--threads", "1..8"),
+    (("fuzz", "--jobs", "0"), "--jobs", "1..64"),
+    (("fuzz", "--jobs", "-3"), "--jobs", "1..64"),
+    (("fuzz", "--timeout", "0"), "--timeout", "0.1..86,400 seconds"),
+    (("fuzz", "--timeout", "nan"), "--timeout", "0.1..86,400 seconds"),
+    (("fuzz", "--memory-mb", "10"), "--memory-mb", "64..1,048,576 MiB"),
+    (("replay", "x.json", "--timeout", "-1"), "--timeout", "0.1..86,400 seconds"),
+    (("replay", "x.json", "--memory-mb", "many"), "--memory-mb", "64..1,048,576 MiB"),
+], ids=lambda v: " ".join(v) if isinstance(v, tuple) else None)
+def test_a_bad_option_is_a_usage_error_naming_it(args, option, allowed):
+    value = args[-1]
+    assert_usage_error(run(*args), option, repr(value), allowed)
+
+
+def test_adapter_metadata_with_an_unknown_sanitizer_stops_before_any_campaign(tmp_path):
+    adapter = tmp_path / "msan_adapter.cpp"
+    adapter.write_text("// stresscoro: name=msan-adapter\n// stresscoro: sanitizers=asan,msan\n"
+                       "#include <stresscoro/adapter.hpp>\n")
+    # The built-in target comes first: nothing may run before the adapter is refused.
+    assert_usage_error(run("fuzz", "task", "--adapter", adapter, "--out", tmp_path / "out"),
+                       "sanitizers='asan,msan'", "'msan'", "asan, tsan, ubsan, none")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_deeply_nested_schedule_file_is_refused(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 1100 + "]" * 1100)
+    assert_usage_error(run("replay", path), "invalid schedule", "nested too deeply")
+
+
+def test_a_schedule_file_above_the_size_limit_is_refused_before_parsing(tmp_path):
+    from stresscoro.schedule import MAX_FILE_BYTES
+
+    path = tmp_path / "huge.json"
+    with open(path, "w") as f:
+        f.write('{"format": "stresscoro-schedule", "version": 1, "target": "task", "ops": [')
+        f.write('{"op": "make", "slot": 0},' * (MAX_FILE_BYTES // 20))
+        f.write('{"op": "drop", "slot": 0}]}')
+    assert_usage_error(run("replay", path), "invalid schedule", f"{MAX_FILE_BYTES:,} bytes")
+
+
+def test_a_schedule_target_that_is_a_path_is_not_compiled(tmp_path):
+    adapter = tmp_path / "evil.cpp"
+    adapter.write_text("#error this file must never be compiled\n")
+    path = write_schedule(tmp_path / "s.json", str(adapter), [{"op": "make", "slot": 0}])
+    err = assert_usage_error(run("replay", path), "unknown target", repr(str(adapter)), "--adapter")
+    assert "must never be compiled" not in err
+
+
+def test_a_negative_slot_is_named_as_written(tmp_path):
+    path = write_schedule(tmp_path / "s.json", "task", [{"op": "make", "slot": -1}])
+    assert_usage_error(run("replay", path), "op 0", "field 'slot'=-1")
+
+
+@pytest.mark.parametrize("option", ["--json", "--out"])
+def test_an_unwritable_output_stops_before_any_campaign(tmp_path, option):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    bad = blocker / "inside"  # a path under a regular file: no one can create it
+    other = {"--json": ("--out", tmp_path / "out"), "--out": ("--json", tmp_path / "r.json")}
+    proc = run("fuzz", "copyable-task", option, bad, *other[option], "--max-examples", "50")
+    assert_usage_error(proc, "cannot write output", option, str(bad))
+    assert not (tmp_path / "r.json").exists()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

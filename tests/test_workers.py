@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from stresscoro import reproducer, supervise
 from stresscoro.build import BuildOptions, build_target
 from stresscoro.session import TargetSession
 from stresscoro.schedule import Schedule, make, op
@@ -28,13 +30,15 @@ ADAPTER = Path(__file__).parent / "adapters" / "misbehave.cpp"
 REPO = Path(__file__).resolve().parent.parent
 STRESSCORO = Path(sys.executable).with_name("stresscoro")
 SANITIZERS = ("asan", "none")
-FACTORY = {"fine": 0, "segfault": 1, "abort": 2, "terminate": 3, "hang": 4, "hog": 5, "throws": 6}
+FACTORY = {"fine": 0, "segfault": 1, "abort": 2, "terminate": 3, "hang": 4, "hog": 5, "throws": 6,
+           "assertion": 7}
 EXPECTED_KIND = {
     "segfault": "crash:SIGSEGV",  # under ASan: its "SEGV on unknown address" report
     "abort": "crash:SIGABRT",
     "terminate": "crash:SIGABRT",
     "hang": "hang",
     "hog": "out-of-memory",
+    "assertion": "crash:SIGABRT",
 }
 HANG_TIMEOUT_S = 1.5
 PATIENT_TIMEOUT_S = 120.0  # crash and memory runs must never be mistaken for a hang
@@ -177,12 +181,13 @@ def test_clean_runs_reuse_one_worker(target, sanitizer):
 def test_ctrl_c_stops_replay_and_reaps_its_worker(target, tmp_path):
     path = tmp_path / "hang.json"
     path.write_text(json.dumps({
-        "format": "stresscoro-schedule", "version": 1, "target": str(ADAPTER),
+        "format": "stresscoro-schedule", "version": 1, "target": "misbehave",
         "ops": [{"op": "make", "slot": 0, "factory": FACTORY["hang"]},
                 {"op": "resume", "slot": 0}],
     }))
     # A long timeout: only the interrupt can end this replay early.
-    proc = subprocess.Popen([str(STRESSCORO), "replay", str(path), "--timeout", "600"],
+    proc = subprocess.Popen([str(STRESSCORO), "replay", str(path), "--adapter", str(ADAPTER),
+                             "--timeout", "600"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     worker = None
     try:
@@ -228,8 +233,58 @@ def test_worker_dies_with_its_killed_parent(target):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         assert _wait_gone(worker, 5), f"worker {worker.pid} outlived its SIGKILLed parent"
+        # Its shared memory and temp folder are stale now: the next start removes them.
+        supervise.clean_stale()
+        roots = [r for r in (supervise.shm_dir(), tempfile.gettempdir()) if r]
+        left = [n for r in roots for n in os.listdir(r) if f"-p{proc.pid}c" in n]
+        assert left == [], left
     finally:
         _kill_quietly(proc)
         proc.wait()
         if worker is not None:
             _kill_quietly(worker)
+
+
+# -- reproducers of crashes with no sanitizer report, and of memory hogs -----------------
+
+
+def _verified_reproducer(target, sanitizer: str, what: str, tmp_path, **limits):
+    """Run the misbehaving schedule, write its reproducers and verify them."""
+    s = schedule(what)
+    with TargetSession(target, sanitizer, **limits) as session:
+        finding = session.run(s).primary
+        names = session.factory_names
+        options = session.options
+    assert finding is not None and finding.kind == EXPECTED_KIND[what], finding
+    rep = reproducer.write(s, target, options, finding, names, tmp_path, **limits)
+    return finding, reproducer.verify(rep, finding, **limits)
+
+
+@pytest.mark.parametrize("sanitizer, what", [("none", "segfault"), ("none", "assertion"),
+                                             ("asan", "assertion")])
+def test_a_crash_by_signal_is_verified_by_the_same_signal(target, tmp_path, sanitizer, what):
+    """No sanitizer report to match: the C++ program dies by the signal itself, and the
+    shell execs it, so Python sees a negative return code."""
+    finding, rep = _verified_reproducer(target, sanitizer, what, tmp_path,
+                                        timeout_s=PATIENT_TIMEOUT_S, memory_mb=MEMORY_CAP_MB)
+    assert rep.cpp_kind == finding.kind, rep.notes
+    assert rep.python_kind == finding.kind, rep.notes
+    assert rep.verified, rep.notes
+
+
+@pytest.mark.parametrize("sanitizer", SANITIZERS)
+def test_a_memory_hog_is_out_of_memory_every_time_and_its_reproducer_is_capped(
+        target, tmp_path, sanitizer):
+    limits = dict(timeout_s=PATIENT_TIMEOUT_S, memory_mb=MEMORY_CAP_MB)
+    with TargetSession(target, sanitizer, **limits) as session:
+        kinds = [session.run(schedule("hog")).primary.kind for _ in range(5)]
+    assert kinds == ["out-of-memory"] * 5
+    # A hog that is also slow: the timeout comes first, the cap still decides.
+    with TargetSession(target, sanitizer, timeout_s=0.5, memory_mb=64) as session:
+        assert session.run(schedule("hog")).primary.kind == "out-of-memory"
+    t0 = time.monotonic()
+    finding, rep = _verified_reproducer(target, sanitizer, "hog", tmp_path, **limits)
+    # The C++ program would take 6 GiB and then spin forever: only the cap stops it.
+    assert rep.cpp_kind == "out-of-memory", rep.notes
+    assert rep.verified, rep.notes
+    assert time.monotonic() - t0 < PATIENT_TIMEOUT_S

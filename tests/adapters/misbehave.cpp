@@ -9,11 +9,13 @@
 // A test-only target for the worker supervision tests (tests/test_workers.py). Each
 // factory makes a lazily started, move-only task; resuming it does one thing to the
 // worker process: nothing, a null write, abort(), std::terminate() (via a throw out of
-// a noexcept function), an endless spin, or an endless appetite for memory. The last
-// factory, "throws", throws and catches an exception: a correct program that must run
-// clean (under ASan that needs the C++ runtime preloaded with the sanitizer's).
+// a noexcept function), an endless spin, or an endless appetite for memory. The
+// factory "throws" throws and catches an exception: a correct program that must run
+// clean (under ASan that needs the C++ runtime preloaded with the sanitizer's). The
+// last, "assertion", fails an assert() (SIGABRT with no sanitizer report).
 #include <stresscoro/adapter.hpp>
 
+#include <cassert>
 #include <coroutine>
 #include <cstddef>
 #include <cstdlib>
@@ -24,7 +26,7 @@
 
 namespace misbehave {
 
-enum class what : int { fine = 0, segfault = 1, abort = 2, terminate = 3, hang = 4, hog = 5, throws = 6 };
+enum class what : int { fine = 0, segfault = 1, abort = 2, terminate = 3, hang = 4, hog = 5, throws = 6, assertion = 7 };
 
 /// The smallest owning task: lazily started, move-only, destroys its frame once.
 class task {
@@ -123,6 +125,9 @@ inline task misbehaving(what w) {
             } catch (const std::runtime_error&) {
             }
             break;
+        case what::assertion:
+            assert(!g_forever && "misbehave: assertion");
+            break;
     }
     co_return;
 }
@@ -134,7 +139,7 @@ struct stresscoro_target {
     static constexpr stresscoro::factory factories[] = {
         {"fine", 0, 0},      {"segfault", 0, 0}, {"abort", 0, 0},
         {"terminate", 0, 0}, {"hang", 0, 0},     {"hog", 0, 0},
-        {"throws", 0, 0},
+        {"throws", 0, 0},    {"assertion", 0, 0},
     };
     static object make(int f, int) { return misbehave::misbehaving(static_cast<misbehave::what>(f)); }
     static void resume(object& t) { t.resume(); }

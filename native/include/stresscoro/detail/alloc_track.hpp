@@ -35,17 +35,24 @@ extern "C" int __sanitizer_install_malloc_and_free_hooks(
 namespace stresscoro::detail {
 
 struct alloc_entry {
-    std::uintptr_t address;  // 0 empty, 1 deleted
+    std::uintptr_t address;  // 0: empty
     long long size;
     int op;
     bool freed;  // quarantined (own-allocator builds only)
 };
 
+// An open-addressing hash table with linear probing. A free removes its entry by
+// shifting the rest of its probe run back (no tombstones), so lookups stay a few
+// probes long however many blocks a schedule allocates and frees: the cost per
+// allocation stays close to the sanitizer's own.
 inline constexpr std::size_t alloc_table_size = std::size_t{1} << 15;
+inline constexpr std::size_t alloc_table_mask = alloc_table_size - 1;
 inline alloc_entry g_allocs[alloc_table_size];
 inline std::size_t g_alloc_live = 0;
-// Indices of the table entries this schedule used, so finishing touches only those.
+// Indices of the table entries this schedule used (each listed once), so finishing
+// touches only those.
 inline std::size_t g_used[alloc_table_size];
+inline bool g_listed[alloc_table_size];
 inline std::size_t g_used_count = 0;
 // The op whose allocations are being counted, or -1 between ops.
 inline std::atomic<int> g_armed_op{-1};
@@ -58,25 +65,44 @@ STRESSCORO_NO_TSAN inline std::size_t alloc_slot(std::uintptr_t address) noexcep
 
 STRESSCORO_NO_TSAN inline alloc_entry* find_alloc(std::uintptr_t address) noexcept {
     for (std::size_t i = alloc_slot(address), probes = 0; probes < alloc_table_size;
-         i = (i + 1) & (alloc_table_size - 1), ++probes) {
+         i = (i + 1) & alloc_table_mask, ++probes) {
         if (g_allocs[i].address == address) return &g_allocs[i];
         if (g_allocs[i].address == 0) return nullptr;
     }
     return nullptr;
 }
 
+/// Remove the entry at `e`: later entries of its probe run move back into the hole
+/// unless their home slot lies cyclically after the hole.
+STRESSCORO_NO_TSAN inline void erase_alloc(alloc_entry* e) noexcept {
+    std::size_t hole = static_cast<std::size_t>(e - g_allocs);
+    for (std::size_t j = (hole + 1) & alloc_table_mask; g_allocs[j].address != 0;
+         j = (j + 1) & alloc_table_mask) {
+        std::size_t home = alloc_slot(g_allocs[j].address);
+        bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+        if (stays) continue;
+        g_allocs[hole] = g_allocs[j];
+        hole = j;
+    }
+    g_allocs[hole] = alloc_entry{0, 0, 0, false};
+    --g_alloc_live;
+}
+
 STRESSCORO_NO_TSAN inline void record_alloc(const volatile void* ptr, std::size_t size) noexcept {
     int op = g_armed_op.load(std::memory_order_relaxed);
     if (op < 0 || ptr == nullptr) return;
     auto address = reinterpret_cast<std::uintptr_t>(ptr);
-    if (alloc_entry* old = find_alloc(address)) old->address = 1;  // a quarantined block reused
+    if (alloc_entry* old = find_alloc(address)) erase_alloc(old);  // its free went unseen
     if (g_alloc_live * 4 >= alloc_table_size * 3) {
         g_table_full = true;
         return;
     }
-    for (std::size_t i = alloc_slot(address);; i = (i + 1) & (alloc_table_size - 1)) {
-        if (g_allocs[i].address <= 1) {
-            if (g_allocs[i].address == 0) g_used[g_used_count++] = i;
+    for (std::size_t i = alloc_slot(address);; i = (i + 1) & alloc_table_mask) {
+        if (g_allocs[i].address == 0) {
+            if (!g_listed[i]) {
+                g_listed[i] = true;
+                g_used[g_used_count++] = i;
+            }
             g_allocs[i] = alloc_entry{address, static_cast<long long>(size), op, false};
             ++g_alloc_live;
             break;
@@ -103,8 +129,7 @@ STRESSCORO_NO_TSAN inline bool record_free(const volatile void* ptr, bool quaran
         log_event(ev_free, op, thread, static_cast<long long>(address), e->size);
     }
     if (!quarantine) {
-        e->address = 1;
-        --g_alloc_live;
+        erase_alloc(e);
         return true;
     }
     e->freed = true;
@@ -136,7 +161,8 @@ inline constexpr bool own_allocator = true;
 STRESSCORO_NO_TSAN inline void finish_alloc_tracking(long long end_op) noexcept {
     for (std::size_t k = 0; k < g_used_count; ++k) {
         alloc_entry& e = g_allocs[g_used[k]];
-        if (e.address > 1) {
+        g_listed[g_used[k]] = false;
+        if (e.address != 0) {
             if (!e.freed) {
                 log_event(ev_leak, end_op, 0, static_cast<long long>(e.address), e.size, e.op);
             } else {
