@@ -282,18 +282,20 @@ class _Reporter:
         import json
 
         from . import __version__
-        from .report import markdown, sarif, write_text
+        from .outputs import write_text_atomically
+        from .report import markdown, sarif
 
-        if opts.sarif:
-            write_text(opts.sarif, json.dumps(sarif(self.results, tool_version=__version__),
-                                              indent=2) + "\n")
-        if opts.markdown:
-            write_text(opts.markdown, markdown(self.results))
+        for path, text in ((opts.sarif, lambda: json.dumps(sarif(self.results, tool_version=__version__),
+                                                           indent=2) + "\n"),
+                           (opts.markdown, lambda: markdown(self.results))):
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                write_text_atomically(path, text())
 
 
 # -- the fixture form ------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def _stresscoro_sessions():
     opened: dict = {}
     yield opened
@@ -304,7 +306,8 @@ def _stresscoro_sessions():
 @pytest.fixture
 def stresscoro_session(request: pytest.FixtureRequest, _stresscoro_sessions):
     """An open TargetSession for the target of the test's @pytest.mark.stresscoro marker,
-    shared by every test that names the same target and sanitizer; closed at session end."""
+    shared by the tests of a module that name the same target and sanitizer; closed at
+    the module's end."""
     mark = request.node.get_closest_marker("stresscoro")
     if mark is None or not mark.args:
         raise pytest.UsageError(

@@ -155,9 +155,10 @@ class CampaignResult:
         }
 
 
-class BudgetSpent(BaseException):
-    """Raised inside the property when the campaign's time is up. A BaseException, so
-    Hypothesis passes it straight through instead of taking it for a failure to shrink."""
+class BudgetSpent(KeyboardInterrupt):
+    """Raised inside the property when the campaign's time is up; search() catches it.
+    A KeyboardInterrupt to Hypothesis, which passes it straight through and, unlike any
+    other exception, does not save the schedule in flight to the example database."""
 
 
 MAX_ROUNDS = 64  # each round shrinks at least one new signature; this bounds a flaky target
@@ -372,11 +373,16 @@ class Campaign:
                                                   timeout_s=self.timeout_s, memory_mb=self.memory_mb)
                 if not verify:
                     continue
-                left = None if end is None else end + BUDGET_GRACE_S - time.perf_counter()
-                if left is None or left >= VERIFY_MIN_S:
-                    reproducer.verify(bug.reproducer, bug.finding,
-                                      timeout_s=self.timeout_s if left is None else min(self.timeout_s, left),
+                if end is None:
+                    reproducer.verify(bug.reproducer, bug.finding, timeout_s=self.timeout_s,
                                       memory_mb=self.memory_mb, progress=self.progress)
+                    continue
+                left = end + BUDGET_GRACE_S - time.perf_counter()
+                if left >= VERIFY_MIN_S:
+                    # Compile and runs together stay within what is left.
+                    reproducer.verify(bug.reproducer, bug.finding, timeout_s=min(self.timeout_s, left / 3),
+                                      compile_timeout_s=left / 2, memory_mb=self.memory_mb,
+                                      progress=self.progress)
                 else:
                     bug.reproducer.notes.append("not re-run: the time budget was spent")
         verdict = "findings" if bugs else "clean"
@@ -401,13 +407,14 @@ class Campaign:
 # A budget covers the whole campaign: the search stops early enough to leave time for
 # the symbolized re-run of each finding and for writing and re-running its reproducers;
 # those steps start only while time is left and are cut off BUDGET_GRACE_S after it.
-VERIFY_MIN_S = 3.0  # a compile and two short runs
+VERIFY_MIN_S = 4.0  # a compile and two short runs
 BUDGET_GRACE_S = 1.5
 
 
 def search_seconds(budget_s: float) -> float:
-    """The part of a budget spent searching: all of a small one, the rest for reports."""
-    return max(budget_s * 0.5, budget_s - min(10.0, budget_s * 0.25))
+    """The part of a budget spent searching; the rest (40 %, at most 10 s) goes to the
+    symbolized re-runs and the reproducers (one verification takes about 3-6 s)."""
+    return budget_s - min(10.0, budget_s * 0.4)
 
 
 def _leaves(group: BaseExceptionGroup):
