@@ -220,8 +220,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
                             # The key HypoFuzz gives the same test: both share one database.
                             database_key=pyfuncitem.nodeid.encode())
             result = campaign.result(out_dir=opts.out, budget_s=opts.budget_s)
-            if result.findings:
-                (opts.out / OUT_MARKER).write_text(OUT_MARKER_TEXT)
         finally:
             with _lock:
                 _active.pop(key, None)
@@ -240,14 +238,15 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
 
 
 _RESULT = pytest.StashKey[dict]()
-# Reproducers are test_*.py files that fail until the bug is fixed: a later session must
-# not collect them from the output directory (copy one into your tests to keep it).
-OUT_MARKER = ".stresscoro-out"
-OUT_MARKER_TEXT = "stresscoro reproducers: pytest sessions with the stresscoro plugin skip this directory\n"
+# outputs.REPRODUCER_DIR_MARKER, spelled out: importing outputs for every directory of
+# every suite would make the plugin heavier than it promises (a test holds the two equal).
+REPRODUCER_DIR_MARKER = ".stresscoro-out"
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config):
-    if collection_path.is_dir() and (collection_path / OUT_MARKER).is_file():
+    """Skip reproducer directories (outputs.mark_reproducer_dir): their test files fail
+    until the bug is fixed; copy one into your tests to keep it."""
+    if collection_path.is_dir() and (collection_path / REPRODUCER_DIR_MARKER).is_file():
         return True
     return None
 

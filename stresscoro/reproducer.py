@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import supervise
-from .outputs import write_text_atomically
+from .outputs import mark_reproducer_dir, write_text_atomically
 from .build import BuildOptions, compile_flags, resolve_compiler
 from .oracle import Finding, parse_sanitizer_report
 from .schedule import Op, Schedule
@@ -237,6 +237,7 @@ def write(schedule: Schedule, target: Target, options: BuildOptions, finding: Fi
     replays under the same `timeout_s` and `memory_mb` as the campaign's worker."""
     sanitizer = options.sanitizer
     out_dir.mkdir(parents=True, exist_ok=True)
+    mark_reproducer_dir(out_dir)
     stem = claim_stem(out_dir, target, sanitizer, finding, index)
     cpp = (out_dir / f"{stem}.cpp").resolve()
     py = (out_dir / f"test_{stem}.py").resolve()

@@ -196,6 +196,20 @@ def test_loading_the_plugin_imports_nothing_heavy():
     assert out.strip() == "['stresscoro', 'stresscoro.pytest_plugin']", out
 
 
+def test_reproducer_directories_are_not_collected(tmp_path):
+    from stresscoro import outputs, pytest_plugin
+
+    assert pytest_plugin.REPRODUCER_DIR_MARKER == outputs.REPRODUCER_DIR_MARKER
+    out = tmp_path / "stresscoro-out"
+    out.mkdir()
+    (out / "test_reproducer.py").write_text("def test_fails_until_fixed():\n    assert False\n")
+    (tmp_path / "test_ok.py").write_text("def test_ok():\n    pass\n")
+    assert _pytest(tmp_path, "-q").returncode == 1  # an ordinary directory is collected
+    outputs.mark_reproducer_dir(out)
+    proc = _pytest(tmp_path, "-q")
+    assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout
+
+
 def test_plugin_options_reject_bad_values_in_one_sentence(tmp_path):
     (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
     proc = _pytest(tmp_path, "--stresscoro-budget", "-5")
