@@ -13,7 +13,8 @@ from .report import EXIT_BROKEN_PIPE, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, EXI
 
 
 class ScheduleFileError(Exception):
-    """A schedule file that cannot be used; the message says which file and what to do."""
+    """An input file (a schedule, a crash report) that cannot be used; the message says
+    which file and what to do."""
 
     def __init__(self, label: str, message: str) -> None:
         super().__init__(message)
@@ -53,6 +54,7 @@ MAX_JOBS = 64
 TIMEOUT_RANGE_S = (0.1, 86_400.0)
 MEMORY_RANGE_MB = (64, 1 << 20)
 BUDGET_RANGE_S = (1.0, 30 * 86_400.0)
+MAX_REPORT_BYTES = 64 << 20
 
 
 def _limits_options(p: argparse.ArgumentParser) -> None:
@@ -65,8 +67,6 @@ def _limits_options(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .schedule import MAX_OPS, MAX_SLOTS, MAX_THREADS
-
     p = _Parser(
         prog="stresscoro",
         description="Property-based stress testing of C++20 coroutine ownership rules.")
@@ -90,29 +90,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="built-in target names or adapter .cpp paths (default: the built-in suite)")
     f.add_argument("--sanitizer", choices=("asan", "tsan", "ubsan", "none"),
                    help="run every target under this one (default: each target's own list)")
-    f.add_argument("--max-examples", type=_ranged(int, 1, MAX_EXAMPLES),
-                   help="examples per campaign (default: the profile's)")
-    f.add_argument("--seed", type=int, help="Hypothesis seed, for a reproducible search")
-    f.add_argument("--profile", choices=("dev", "ci", "nightly"), default=None,
-                   help="settings profile: dev 300, ci 1000, nightly 20000 examples "
-                        "(default: $STRESSCORO_PROFILE, else ci when $CI is set, else dev)")
     f.add_argument("--jobs", type=_ranged(int, 1, MAX_JOBS), default=1,
                    help="campaigns run in parallel (default 1)")
-    f.add_argument("--json", metavar="PATH", help="write the JSON results to PATH, or - for stdout")
-    f.add_argument("--out", default="stresscoro-out", metavar="DIR",
-                   help="where reproducers are written (default ./stresscoro-out)")
-    f.add_argument("--no-verify", action="store_true", help="write reproducers without re-running them")
-    f.add_argument("--database", metavar="DIR",
-                   help="Hypothesis example database directory, or 'none' "
-                        "(default: Hypothesis's own, ./.hypothesis/examples)")
-    f.add_argument("--compiler", help="C++ compiler (default g++, or $STRESSCORO_CXX)")
-    _limits_options(f)
-    f.add_argument("--max-ops", type=_ranged(int, 1, MAX_OPS), default=None,
-                   help="longest schedule generated (default 12)")
-    f.add_argument("--slots", type=_ranged(int, 1, MAX_SLOTS), default=None,
-                   help="object slots per schedule (default 3)")
-    f.add_argument("--threads", type=_ranged(int, 1, MAX_THREADS), default=None,
-                   help="schedule threads (default 2 under tsan, else 1)")
+    _search_options(f)
     f.add_argument("--time-budget", type=_ranged(float, *BUDGET_RANGE_S, " seconds"), default=None,
                    metavar="SECONDS",
                    help="end each campaign within SECONDS, reports included, with what it "
@@ -123,9 +103,51 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--tsan-fence-annotations", action="store_true",
                    help="build with STRESSCORO_TSAN_FENCE_ANNOTATIONS so TSan can check a target "
                         "that annotates its fences (see stresscoro/tsan_fence.hpp)")
-    for sp in (f, r):
+
+    rp = sub.add_parser("reproduce", help="search a target for the minimal schedule of the crash "
+                        "in a sanitizer report")
+    rp.add_argument("target", nargs="?", metavar="TARGET",
+                    help="built-in target name or adapter .cpp path (or --adapter FILE)")
+    rp.add_argument("--report", required=True, metavar="FILE",
+                    help="the sanitizer report (ASan, LSan, TSan or UBSan output; log prefixes, "
+                         "colour codes and other threads' lines are tolerated)")
+    rp.add_argument("--sanitizer", choices=("asan", "tsan", "ubsan", "none"),
+                    help="default: the sanitizer that wrote the report")
+    _search_options(rp)
+
+    sg = sub.add_parser("signature", help="print the crash signature parsed from a sanitizer report")
+    sg.add_argument("file", help="the sanitizer report")
+    sg.add_argument("--json", action="store_true", help="print the signature as JSON")
+    for sp in (f, r, rp):
         _target_options(sp)
     return p
+
+
+def _search_options(p: argparse.ArgumentParser) -> None:
+    """Options of every Hypothesis campaign (fuzz, reproduce)."""
+    from .schedule import MAX_OPS, MAX_SLOTS, MAX_THREADS
+
+    p.add_argument("--max-examples", type=_ranged(int, 1, MAX_EXAMPLES),
+                   help="examples per campaign (default: the profile's)")
+    p.add_argument("--seed", type=int, help="Hypothesis seed, for a reproducible search")
+    p.add_argument("--profile", choices=("dev", "ci", "nightly"), default=None,
+                   help="settings profile: dev 300, ci 1000, nightly 20000 examples "
+                        "(default: $STRESSCORO_PROFILE, else ci when $CI is set, else dev)")
+    p.add_argument("--json", metavar="PATH", help="write the JSON results to PATH, or - for stdout")
+    p.add_argument("--out", default="stresscoro-out", metavar="DIR",
+                   help="where reproducers are written (default ./stresscoro-out)")
+    p.add_argument("--no-verify", action="store_true", help="write reproducers without re-running them")
+    p.add_argument("--database", metavar="DIR",
+                   help="Hypothesis example database directory, or 'none' "
+                        "(default: Hypothesis's own, ./.hypothesis/examples)")
+    p.add_argument("--compiler", help="C++ compiler (default g++, or $STRESSCORO_CXX)")
+    _limits_options(p)
+    p.add_argument("--max-ops", type=_ranged(int, 1, MAX_OPS), default=None,
+                   help="longest schedule generated (default 12)")
+    p.add_argument("--slots", type=_ranged(int, 1, MAX_SLOTS), default=None,
+                   help="object slots per schedule (default 3)")
+    p.add_argument("--threads", type=_ranged(int, 1, MAX_THREADS), default=None,
+                   help="schedule threads (default 2 under tsan, else 1)")
 
 
 def adapter_target(args, name: str | None = None):
@@ -158,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
             code = _replay(args)
         elif args.command == "fuzz":
             code = _fuzz(args)
+        elif args.command == "reproduce":
+            code = _reproduce(args)
+        elif args.command == "signature":
+            code = _signature(args)
         else:
             code = EXIT_ERROR
         sys.stdout.flush()  # a reader that went away shows up here, not at interpreter exit
@@ -295,6 +321,137 @@ def _print_outcome(s, target: str, sanitizer: str, outcome, names: list[str]) ->
         print(f"    {f.summary}")
         if f.location:
             print(f"    at {f.location}")
+
+
+def _read_report(path: str):
+    from .signature import ReportError, parse
+
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read(MAX_REPORT_BYTES + 1)
+        if len(text) > MAX_REPORT_BYTES:
+            raise ScheduleFileError("report too large", (
+                f"{path!r} is larger than {MAX_REPORT_BYTES >> 20} MiB; cut the log down to "
+                "the sanitizer report (from its '==...==ERROR' or 'WARNING:' line to SUMMARY)"))
+    except IsADirectoryError:
+        raise ScheduleFileError("cannot read the report", f"{path!r} is a directory; pass the "
+                                "file that holds the sanitizer report") from None
+    except FileNotFoundError:
+        raise ScheduleFileError("report file not found", (
+            f"{path!r} does not exist; check the path (a relative path starts at the current "
+            "directory)")) from None
+    except OSError as e:
+        raise ScheduleFileError("cannot read the report", f"{path!r}: {e}") from None
+    try:
+        return parse(text)
+    except ReportError as e:
+        raise ScheduleFileError("invalid report", f"{path}: {e}") from None
+
+
+def _signature(args) -> int:
+    report = _read_report(args.file)
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        print()
+    else:
+        print("\n".join(report.describe()))
+    return EXIT_CLEAN
+
+
+def _reproduce(args) -> int:
+    from . import supervise
+    from .fuzz import database_for, profile_for
+    from .outputs import check_dir, check_file, write_json
+    from .reproduce import reproduce
+    from .targets import get
+
+    report = _read_report(args.report)
+    if args.adapter:
+        target = adapter_target(args)
+    elif args.target:
+        target = get(args.target)
+    else:
+        raise ScheduleFileError("no target", (
+            "reproduce needs the library the report came from: a built-in target name, "
+            "an adapter .cpp path, or --adapter FILE (with -I DIR for its headers)"))
+    out_dir = check_dir("--out", args.out)
+    if args.json:
+        check_file("--json", args.json)
+    options = dict(max_examples=args.max_examples, seed=args.seed,
+                   profile=profile_for(args.profile), database=database_for(args.database),
+                   out_dir=out_dir, verify=not args.no_verify, compiler=args.compiler,
+                   timeout_s=args.timeout, memory_mb=args.memory_mb)
+    for name in ("max_ops", "slots", "threads"):
+        if getattr(args, name):
+            options[name] = getattr(args, name)
+    say = (lambda *a: print(*a, file=sys.stderr)) if args.json == "-" else print
+    say(f"stresscoro reproduce: {report.kind} from {args.report}; fingerprint {report.fingerprint()}")
+    supervise.clean_stale()
+    with supervise.Stop() as stop:
+        try:
+            with stop.interruptible():
+                result = reproduce(report, target, args.sanitizer, progress=lambda line: print(
+                    f"  ... {line}", file=sys.stderr, flush=True), **options)
+        except KeyboardInterrupt:
+            print(f"stresscoro: interrupted ({stop.name or 'SIGINT'}); workers stopped",
+                  file=sys.stderr)
+            return stop.exit_code
+    _print_reproduction(say, result)
+    if args.json:
+        write_json({"report": report.to_json(), "results": [result.to_json()]}, args.json)
+    return EXIT_FINDINGS if result.match else EXIT_CLEAN
+
+
+def _print_reproduction(say, result) -> None:
+    c = result.campaign
+    head = f"{c.target.name}/{c.sanitizer}: {c.examples} examples in {c.elapsed_s:.1f} s"
+    match = result.match
+    if match is None:
+        say(f"{head}: NO MATCH for the report's {result.report.kind}.")
+        closest = result.candidates[0] if result.candidates else None
+        if closest is None:
+            say("    the search found nothing at all on this target.")
+        else:
+            say(f"    closest finding (similarity {closest.comparison.similarity:.2f}; the shortest "
+                "schedule seen, not shrunk, since it does not match):")
+            _print_candidate(say, closest, "schedule")
+            for d in closest.comparison.differences() or ["the kinds differ"]:
+                say(f"    differs: {d}")
+        say("    try:")
+        for tip in result.suggestions():
+            say(f"      - {tip}")
+    else:
+        say(f"{head}: REPRODUCED (similarity {match.comparison.similarity:.2f}, decided by the "
+            f"{match.comparison.basis} {'stack' if match.comparison.basis != 'kind only' else ''})".rstrip())
+        _print_candidate(say, match, "minimal schedule")
+        rep = match.bug.reproducer
+        if rep is not None:
+            status = "verified" if rep.verified else "NOT verified: " + "; ".join(rep.notes)
+            say(f"    reproducers ({status}): {rep.cpp}  {rep.python}")
+        check = result.reproducer_check
+        if check is not None:
+            say(f"    the C++ reproducer's own report {'matches' if check.matches else 'does NOT match'} "
+                f"the given report (similarity {check.similarity:.2f})")
+    others = result.others if match else result.candidates[1:]
+    if others:
+        say(f"other findings ({len(others)}; recorded, not the reported crash):")
+        for o in others:
+            f = o.bug.finding
+            say(f"    {f.kind} {f.where(o.bug.schedule, o.bug.factory_names)}, "
+                f"{len(o.bug.schedule.ops)} op(s), similarity {o.comparison.similarity:.2f}")
+
+
+def _print_candidate(say, cand, label: str) -> None:
+    for line in cand.bug.schedule_lines(label):
+        say(f"    {line}")
+    say(f"    {'stack':<8}{'#':>2}  {'report':<44}  finding")
+    for row in cand.comparison.stacks:
+        mark = "same" if row.same else ("-" if not row.comparable else "DIFFERS")
+        for i in range(max(len(row.report), len(row.finding), 1)):
+            left = row.report[i].name if i < len(row.report) else ""
+            right = row.finding[i].name if i < len(row.finding) else ""
+            label = row.name if i == 0 else ""
+            say(f"    {label:<8}{i:>2}  {left:<44}  {right}" + (f"   [{mark}]" if i == 0 else ""))
 
 
 def _fuzz(args) -> int:

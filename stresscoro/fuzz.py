@@ -24,7 +24,7 @@ class Job:
     sanitizer: str
 
 
-def _profile(requested: str | None) -> str:
+def profile_for(requested: str | None) -> str:
     if requested:
         return requested
     env = os.environ.get("STRESSCORO_PROFILE")
@@ -33,7 +33,7 @@ def _profile(requested: str | None) -> str:
     return "ci" if os.environ.get("CI") else "dev"
 
 
-def _database(arg: str | None):
+def database_for(arg: str | None):
     if arg is None:
         return "default"
     if arg.lower() == "none":
@@ -72,9 +72,9 @@ def run_suite(args, extra_targets: list[targets_mod.Target] = ()) -> int:
     for option, path in (("--json", args.json), ("--sarif", args.sarif), ("--markdown", args.markdown)):
         if path:
             check_file(option, path)
-    profile = _profile(args.profile)
+    profile = profile_for(args.profile)
     options = dict(max_examples=args.max_examples, seed=args.seed, profile=profile,
-                   database=_database(args.database), out_dir=out_dir,
+                   database=database_for(args.database), out_dir=out_dir,
                    verify=not args.no_verify, compiler=args.compiler, timeout_s=args.timeout,
                    memory_mb=args.memory_mb, budget_s=args.time_budget)
     if args.max_ops:

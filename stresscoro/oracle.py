@@ -14,7 +14,7 @@ from .worker import RawOutcome
 EV_ALLOC, EV_FREE, EV_DOUBLE_FREE, EV_STATE, EV_RESUME, EV_PROBE = 1, 2, 3, 4, 5, 6
 EV_SKIP, EV_END, EV_LEAK, EV_EXCEPTION, EV_OP_DONE, EV_THREAD = 7, 8, 9, 10, 11, 12
 FRAME_SUSPENDED, FRAME_DONE, FRAME_FREED = 0, 1, 2
-STACK_FRAMES = 6
+STACK_FRAMES = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,15 +143,31 @@ def _frames(lines: list[str], start: int) -> tuple[list[str], int]:
         if lines[i].strip() and i > start + 1:
             return frames, i
         i += 1
-    while i < len(lines) and lines[i].strip().startswith("#"):
+    number = -1
+    while i < len(lines):
+        if not lines[i].strip().startswith("#"):
+            # A line of another thread's output inside a stack: the stack goes on if a
+            # frame numbered next follows within a few lines.
+            ahead = next((j for j in range(i + 1, min(i + 4, len(lines)))
+                          if lines[j].strip().startswith(f"#{number + 1} ")), None)
+            if ahead is None:
+                break
+            i = ahead
         m = _FRAME.match(_BUILD_ID.sub("", lines[i]))
         if m:
-            frames.append((m.group(1) or m.group(2) or "").strip())
+            # TSan writes "<null> <null> (module+0x..)" for a frame it did not symbolize.
+            func = "" if (m.group(1) or "").startswith("<null>") else m.group(1)
+            frames.append((func or m.group(2) or "").strip())
+        number = int(_FRAME_NUMBER.match(lines[i]).group(1)) if _FRAME_NUMBER.match(lines[i]) else number + 1
         i += 1
     return frames, i
 
 
-_MODULE_OFFSET = re.compile(r"^(/\S+?)\+0x([0-9a-f]+)$")
+_FRAME_NUMBER = re.compile(r"^\s*#(\d+)")
+
+
+# TSan names a module by its file name only, ASan by its path.
+_MODULE_OFFSET = re.compile(r"^(\S+?)\+0x([0-9a-f]+)$")
 
 
 def _expand(frames: list[str], symbolize) -> list[str]:
@@ -228,7 +244,7 @@ def parse_sanitizer_report(text: str, symbolize=None) -> Finding | None:
 def _with_stacks(kind: str, source: str, lines: list[str], at: int, symbolize=None) -> Finding:
     stacks: dict[str, tuple[str, ...]] = {}
     primary, i = _frames(lines, at + 1)
-    stacks["access"] = tuple(primary[:STACK_FRAMES])
+    stacks["access"] = tuple(_expand(primary[:STACK_FRAMES], symbolize)[:2 * STACK_FRAMES])
     summary = ""
     while i < len(lines):
         line = lines[i]
@@ -240,7 +256,7 @@ def _with_stacks(kind: str, source: str, lines: list[str], at: int, symbolize=No
         if name and name not in stacks:
             frames, i = _frames(lines, i)
             if frames:
-                stacks[name] = tuple(frames[:STACK_FRAMES])
+                stacks[name] = tuple(_expand(frames[:STACK_FRAMES], symbolize)[:2 * STACK_FRAMES])
             continue
         i += 1
     if not summary:

@@ -35,6 +35,7 @@ class Reproducer:
     cpp_kind: str | None = None  # what the C++ program showed when re-run
     python_kind: str | None = None  # what the pytest file failed with
     notes: list[str] = dataclasses.field(default_factory=list)
+    cpp_output: str = dataclasses.field(default="", repr=False)  # the C++ program's stderr
 
     def to_json(self) -> dict:
         return {"cpp": str(self.cpp), "python": str(self.python), "schedule": str(self.schedule),
@@ -299,6 +300,7 @@ def _run_cpp(rep: Reproducer, timeout_s: float, memory_mb: int,
         return "out-of-memory"
     if ran.status == "hang":
         return "hang"
+    rep.cpp_output = ran.stderr
     report = parse_sanitizer_report(ran.stderr)
     if report is not None:
         return report.kind

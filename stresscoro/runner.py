@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import HealthCheck, Verbosity, given, settings
+from hypothesis import target as hypothesis_target
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 from hypothesis.statistics import collector as hypothesis_statistics
@@ -45,12 +46,15 @@ class FindingError(AssertionError):
 _error_classes: dict[tuple[str, str], type[FindingError]] = {}
 
 
-def _error_for(finding: Finding) -> FindingError:
-    cls = _error_classes.get(finding.signature)
+def _error_for(finding: Finding, key: tuple[str, str] | None = None) -> FindingError:
+    """The error to raise for `finding`; findings with one `key` (default: kind and
+    location) are one failure to Hypothesis, which shrinks it while the key holds."""
+    key = key or finding.signature
+    cls = _error_classes.get(key)
     if cls is None:
-        name = "Finding_" + "".join(c if c.isalnum() else "_" for c in finding.kind)
+        name = "Finding_" + "".join(c if c.isalnum() else "_" for c in key[0])
         cls = type(name, (FindingError,), {"__module__": __name__})
-        _error_classes[finding.signature] = cls
+        _error_classes[key] = cls
     err = cls(f"{finding.kind}: {finding.summary}")
     err.finding = finding
     return err
@@ -92,6 +96,14 @@ class FoundBug:
     minimal_s: float  # seconds from the campaign's start to its minimal schedule
     reproducer: reproducer.Reproducer | None = None
     factory_names: list[str] = dataclasses.field(default_factory=list)
+
+    def schedule_lines(self, label: str = "minimal schedule") -> list[str]:
+        """What went wrong where, then the schedule, one numbered op a line."""
+        f = self.finding
+        head = (f"{f.kind} {f.where(self.schedule, self.factory_names)}; {label}, "
+                f"{len(self.schedule.ops)} op(s):")
+        return [head] + [f"    {k:>3}  {line}"
+                         for k, line in enumerate(self.schedule.render(self.factory_names))]
 
     def to_json(self) -> dict:
         return {
@@ -178,7 +190,9 @@ class Campaign:
                  max_ops: int = DEFAULT_MAX_OPS,
                  slots: int = DEFAULT_SLOTS, threads: int | None = None,
                  tsan_fence_annotations: bool = False,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None,
+                 fails: Callable[[Finding], bool] | None = None,
+                 score: Callable[[Finding], float] | None = None) -> None:
         from hypothesis import strategies as st
 
         self.target = target
@@ -192,6 +206,8 @@ class Campaign:
                                      memory_mb=memory_mb, symbolize=False,
                                      extra_cxxflags=self.extra_cxxflags)
         self.progress = progress
+        self.fails = fails
+        self.score = score
         self.found: dict[tuple[str, str], FoundBug] = {}
         self.known: set[tuple[str, str]] = set()
         self.examples = 0
@@ -232,7 +248,10 @@ class Campaign:
             self._last_report = now
             self.progress(f"{self.target.name}/{self.sanitizer}: {self.examples + self._round_calls} schedules, "
                           f"{len(self.found)} finding(s), {(self.examples + self._round_calls) / (now - self._t0):.0f}/s")
-        f = outcome.primary
+        if self.score is not None:
+            hypothesis_target(max((self.score(x) for x in outcome.findings), default=0.0),
+                              label="similarity")
+        f = _chosen(outcome.findings, self.fails)
         if f is None:
             return
         bug = self.found.get(f.signature)
@@ -244,10 +263,16 @@ class Campaign:
                                                factory_names=self.session.factory_names)
         elif len(s.ops) < len(bug.schedule.ops):
             bug.finding, bug.schedule, bug.minimal_s = f, s, now - self._t0
+        if self.fails is not None and not self.fails(f):
+            return
         if f.signature in self.known:
             return
         if self._round_first_failure is None:
             self._round_first_failure = self._round_calls
+        if self.fails is not None:
+            # Every finding the property rejects is the one failure it looks for:
+            # shrinking may move it to another location as long as it still fails.
+            raise _error_for(f, ("property", "fails"))
         raise _error_for(f)
 
     def property(self) -> Callable:
@@ -291,7 +316,8 @@ class Campaign:
         if database != "default":
             overrides["database"] = database
         self.session.open()
-        for round_no in range(MAX_ROUNDS):
+        # A property of its own (`fails`) looks for one failure: a single round.
+        for round_no in range(1 if self.fails is not None else MAX_ROUNDS):
             left = total - self.examples
             if left <= 0:
                 break
@@ -362,10 +388,12 @@ class Campaign:
         bugs = sorted(self.found.values(), key=lambda b: b.first_example)
         if bugs:
             _finalize(bugs, self.target, self.sanitizer, self.compiler, self.timeout_s,
-                      self.memory_mb, self.extra_cxxflags, end)
+                      self.memory_mb, self.extra_cxxflags, self.fails, end)
         if out_dir is not None:
             per_kind: dict[str, int] = {}
             for bug in bugs:
+                if self.fails is not None and not self.fails(bug.finding):
+                    continue
                 per_kind[bug.finding.kind] = per_kind.get(bug.finding.kind, 0) + 1
                 bug.reproducer = reproducer.write(bug.schedule, self.target, self.session.options,
                                                   bug.finding, bug.factory_names, out_dir,
@@ -433,34 +461,53 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                  max_ops: int = DEFAULT_MAX_OPS, slots: int = DEFAULT_SLOTS,
                  threads: int | None = None, tsan_fence_annotations: bool = False,
                  budget_s: float | None = None,
-                 progress: Callable[[str], None] | None = None) -> CampaignResult:
+                 progress: Callable[[str], None] | None = None,
+                 fails: Callable[[Finding], bool] | None = None,
+                 score: Callable[[Finding], float] | None = None) -> CampaignResult:
     """Search `target` under `sanitizer`; shrink, write and verify every distinct finding.
 
     `threads` defaults to 2 under tsan (races need two threads) and 1 elsewhere.
     `tsan_fence_annotations` builds with STRESSCORO_TSAN_FENCE_ANNOTATIONS, the opt-in
     that lets TSan check a fence-synchronised target (stresscoro/tsan_fence.hpp).
     `budget_s` bounds the whole campaign, reports included: the search stops at
-    search_seconds(budget_s) with what it found."""
+    search_seconds(budget_s) with what it found.
+    `fails(finding)`, when given, decides which findings fail the property: the others
+    are recorded (shortest schedule seen) but neither stop nor steer the search, and get
+    no reproducers. `score(finding)` is maximised with Hypothesis's target()."""
     if profile not in PROFILES:
         raise ValueError(f"Expected a profile in {', '.join(PROFILES)} but got profile={profile!r}")
     with Campaign(target, sanitizer, compiler=compiler, timeout_s=timeout_s, memory_mb=memory_mb,
-                  max_ops=max_ops,
-                  slots=slots, threads=threads, tsan_fence_annotations=tsan_fence_annotations,
-                  progress=progress) as campaign:
+                  max_ops=max_ops, slots=slots, threads=threads,
+                  tsan_fence_annotations=tsan_fence_annotations, progress=progress,
+                  fails=fails, score=score) as campaign:
         campaign.search(max_examples=max_examples, seed=seed, profile=profile,
                         database=database, budget_s=budget_s)
         return campaign.result(out_dir=out_dir, verify=verify, budget_s=budget_s)
 
 
+def _chosen(findings: list[Finding], fails: Callable[[Finding], bool] | None) -> Finding | None:
+    """The finding a run stands for: the first that fails the property, else the primary."""
+    if fails is not None:
+        wanted = next((f for f in findings if fails(f)), None)
+        if wanted is not None:
+            return wanted
+    return findings[0] if findings else None
+
+
 def _finalize(bugs: list[FoundBug], target: Target, sanitizer: str, compiler: str | None,
               timeout_s: float, memory_mb: int, extra_cxxflags: tuple[str, ...],
-              end: float | None = None) -> None:
+              fails: Callable[[Finding], bool] | None = None, end: float | None = None) -> None:
     """Re-run each minimal schedule with symbolized reports, for readable stacks, and
     renumber its slots from 0 where that keeps the same finding.
 
     The search runs unsymbolized (several times faster per crash); a finding keeps its
-    search-time details if the re-run shows a different kind. Past `end` (a perf_counter
-    time), the rest keep their search-time details."""
+    search-time details if the re-run shows a different kind, or no longer fails the
+    campaign's property. Past `end` (a perf_counter time), the rest keep their
+    search-time details."""
+    def same(old: Finding, new: Finding | None) -> bool:
+        return (new is not None and new.kind == old.kind
+                and (fails is None or fails(new) == fails(old)))
+
     if end is not None:
         timeout_s = min(timeout_s, max(0.5, end - time.perf_counter()))
     with TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
@@ -470,11 +517,11 @@ def _finalize(bugs: list[FoundBug], target: Target, sanitizer: str, compiler: st
                 break
             canonical = bug.schedule.canonical()
             if canonical != bug.schedule:
-                again = session.run(canonical).primary
-                if again is not None and again.kind == bug.finding.kind:
+                again = _chosen(session.run(canonical).findings, fails)
+                if same(bug.finding, again):
                     bug.schedule = canonical
                     bug.finding = again
                     continue
-            again = session.run(bug.schedule).primary
-            if again is not None and again.kind == bug.finding.kind:
+            again = _chosen(session.run(bug.schedule).findings, fails)
+            if same(bug.finding, again):
                 bug.finding = again

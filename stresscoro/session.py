@@ -39,6 +39,8 @@ class TargetSession:
     def open(self) -> "TargetSession":
         if self.worker is None:
             self.build = build_target(self.target.adapter, self.options, name=self.target.name)
+            if self._symbolizer is not None:
+                self._symbolizer.know(str(self.build.module_path))
             self.worker = SanitizedWorker(self.build, timeout_s=self.timeout_s,
                                           memory_mb=self.memory_mb, symbolize=self.symbolize)
             self.worker.start()

@@ -15,11 +15,17 @@ class Symbolizer:
 
     def __init__(self, tool: str | None = None):
         self.tool = tool or shutil.which("addr2line")
+        self.paths: dict[str, str] = {}  # file name -> path, for reports that omit directories
+
+    def know(self, module: str) -> None:
+        """Let frames that name `module` by its file name alone be looked up."""
+        self.paths[module.rsplit("/", 1)[-1]] = str(module)
 
     @functools.lru_cache(maxsize=4096)
     def frames(self, module: str, offset: int) -> tuple[str, ...]:
         """The inline chain at `offset` in `module`, innermost first, as "func file:line"."""
-        if self.tool is None:
+        module = self.paths.get(module, module)
+        if self.tool is None or "/" not in module:
             return ()
         try:
             proc = subprocess.run([self.tool, "-f", "-C", "-i", "-e", module, hex(offset)],
