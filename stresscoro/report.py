@@ -71,19 +71,20 @@ def library_frames(finding: dict) -> list[str]:
 
 
 def fingerprint(finding: dict) -> str:
-    """A stable identity for a finding: its kind plus its library frames as function
-    and file name, with no addresses, directories or line numbers, so it survives a
-    rebuild, another checkout and unrelated edits. (Kept to this one function so that
-    a richer signature can replace it without touching the writers.)"""
-    parts = [finding["kind"]]
-    frames = library_frames(finding)
-    if frames:
-        for f in frames[:3]:
-            func, file, _ = split_frame(f)
-            parts.append(f"{_ADDRESS.sub('', func)} {file.rsplit('/', 1)[-1]}")
-    else:
-        parts.append(re.sub(r":\d+$", "", _ADDRESS.sub("", finding.get("location", ""))))
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    """A stable identity for a finding: the fingerprint of its crash signature
+    (signature.py: kind plus library function names, no addresses, paths or lines), so
+    it survives a rebuild, another checkout and unrelated edits. A finding with no
+    library frame (a leak seen by the driver, an invariant, a hang) adds its location,
+    line dropped, so that two such findings of one kind stay apart."""
+    from .oracle import Finding
+    from .signature import from_finding
+
+    sig = from_finding(Finding(kind=finding["kind"], op_index=None, summary=finding.get("summary", ""),
+                               stacks={k: tuple(v) for k, v in finding.get("stacks", {}).items()}))
+    text = sig.fingerprint()
+    if not any(sig.stacks.values()):
+        text += "|" + re.sub(r":\d+$", "", _ADDRESS.sub("", finding.get("location", "")))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def unique_findings(results: Iterable[dict]) -> Iterator[tuple[dict, dict]]:
