@@ -261,7 +261,7 @@ class Campaign:
             self.found[f.signature] = FoundBug(f, s, seen_at,
                                                now - self._t0, now - self._t0,
                                                factory_names=self.session.factory_names)
-        elif len(s.ops) < len(bug.schedule.ops):
+        elif len(s.ops) <= len(bug.schedule.ops):
             bug.finding, bug.schedule, bug.minimal_s = f, s, now - self._t0
         if self.fails is not None and not self.fails(f):
             return
@@ -276,11 +276,11 @@ class Campaign:
         raise _error_for(f)
 
     def property(self) -> Callable:
-        """The undecorated property for @given(data=st.data())."""
+        """The undecorated property for @given(schedule=self.schedules)."""
         campaign = self
 
-        def stresscoro_campaign(data) -> None:
-            campaign.check(data.draw(campaign.schedules))
+        def stresscoro_campaign(schedule) -> None:
+            campaign.check(schedule)
 
         return stresscoro_campaign
 
@@ -298,7 +298,7 @@ class Campaign:
 
         `test` is an undecorated property taking `data` (and `call_kwargs`), for a
         caller whose property must be an ordinary Hypothesis test of its own (the pytest
-        plugin); it must end up calling self.check. `database_key` keys its database
+        plugin); it must draw from self.schedules and call self.check. `database_key` keys its database
         entries (default: one per target and sanitizer)."""
         from hypothesis import Phase
         from hypothesis import strategies as st
@@ -324,7 +324,7 @@ class Campaign:
             skip = (Phase.explain,) if round_no == 0 else (Phase.explain, Phase.explicit, Phase.reuse)
             round_settings = dict(overrides, max_examples=left,
                                   phases=[p for p in Phase if p not in skip])
-            hyp_test = given(data=st.data())(inner)
+            hyp_test = given(data=st.data())(inner) if test else given(schedule=self.schedules)(inner)
             if seed is not None:
                 # Hypothesis's @seed also sets database=None. Settings applied after it
                 # keep a database the caller passed explicitly; the default one stays off.

@@ -62,7 +62,7 @@ def test_plugin_under_xdist_fails_the_buggy_adapter_with_its_minimal_schedule(tm
     proj = _project(tmp_path, 'test_tiny_buggy_again = fuzz_tests("buggy_adapter.cpp", '
                               'include_dirs=["include"])\n')
     out = tmp_path / "out"
-    proc = _pytest(proj, "-n", "2", "--stresscoro-max-examples=60",
+    proc = _pytest(proj, "-n", "2", "--stresscoro-max-examples=200",
                    f"--stresscoro-database={tmp_path / 'db'}",
                    f"--stresscoro-sarif={out / 'findings.sarif'}",
                    f"--stresscoro-markdown={out / 'summary.md'}",
