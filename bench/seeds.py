@@ -1,7 +1,10 @@
 """Per bug class: examples to the first failure and seconds to the minimal reproducer,
 over several seeds (median and worst). Run by hand:
 
-    .venv/bin/python bench/seeds.py [--seeds 1 2 3 4 5] [--jobs 2]
+    .venv/bin/python bench/seeds.py [--seeds 1 2 3 4 5] [--jobs 2] [--targets NAME ...]
+
+The budget is the dev profile's, as `stresscoro fuzz` uses it (a target that declares
+combinators gets COMPOSITION_BUDGET_FACTOR times as many examples).
 
 Each seeded built-in target runs one campaign per seed under its detector sanitizer,
 with no example database (so every seed searches from scratch) and no reproducer
@@ -38,8 +41,11 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--targets", nargs="+", default=None,
+                   help="only these seeded targets (default: every seeded built-in target)")
     args = p.parse_args()
-    seeded = [t for t in targets.builtin_targets() if t.bug_class]
+    seeded = [t for t in targets.builtin_targets() if t.bug_class
+              and (args.targets is None or t.name in args.targets)]
     jobs = [(t.name, t.sanitizers[0], s) for t in seeded for s in args.seeds]
     results: dict[str, list[dict]] = {t.name: [] for t in seeded}
     ctx = multiprocessing.get_context("spawn")

@@ -6,10 +6,14 @@ Installed as ``stresscoro.strategies`` (the repository keeps it at top-level
 
 from stresscoro.strategies._internal.schedules import (
     DEFAULT_MAX_OPS,
+    COMPOSITION_SLOTS,
     DEFAULT_SLOTS,
     OP_ORDER,
+    drive_suffixes,
+    enumerate_schedules,
     schedules,
     schedules_for,
 )
 
-__all__ = ["DEFAULT_MAX_OPS", "DEFAULT_SLOTS", "OP_ORDER", "schedules", "schedules_for"]
+__all__ = ["COMPOSITION_SLOTS", "DEFAULT_MAX_OPS", "DEFAULT_SLOTS", "OP_ORDER",
+           "drive_suffixes", "enumerate_schedules", "schedules", "schedules_for"]

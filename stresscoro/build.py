@@ -318,3 +318,31 @@ def _compile(build: Build, flags: list[str], family: str, root: Path) -> None:
             link.append("-shared-libsan")
         _run([*link, str(own), str(glue_o), "-o", str(out), "-lpthread"], "linking the target module")
         os.replace(out, build.module_path)  # atomic: readers see all of it or nothing
+
+
+_AWAIT_CHECK = """
+#include "{adapter}"
+#include <stresscoro/probe.hpp>
+// What the probe op would do: co_await the object from a plain coroutine handle.
+void stresscoro_await_check(stresscoro_target::object& value, stresscoro::probe_frame& probe) {{
+    auto&& aw = stresscoro::detail::awaiter_of<{rvalue}>(value);
+    static_cast<void>(aw.await_ready());
+    static_cast<void>(aw.await_suspend(probe.handle()));
+}}
+"""
+
+
+def await_check_error(adapter: Path, options: BuildOptions, rvalue: bool = False) -> str:
+    """Why a probe cannot `co_await` the adapter's object: the compiler's first error
+    line for that one expression (empty if it compiles after all)."""
+    compiler, _ = resolve_compiler(options.compiler)
+    with tempfile.TemporaryDirectory(prefix="stresscoro-await-") as tmp:
+        src = Path(tmp) / "await_check.cpp"
+        src.write_text(_AWAIT_CHECK.format(adapter=adapter, rvalue="true" if rvalue else "false"))
+        flags = [f for f in compile_flags(options) if not f.startswith("-fsanitize")]
+        proc = subprocess.run([compiler, *flags, "-fsyntax-only", str(src)], capture_output=True,
+                              text=True)
+    for line in proc.stderr.splitlines():
+        if " error: " in line or line.startswith("error:"):
+            return line.split("error:", 1)[1].strip()
+    return ""

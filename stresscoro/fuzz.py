@@ -184,12 +184,15 @@ def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:
     elif not res.findings:
         say(f"{head} clean after {res.examples} examples in {res.elapsed_s:.1f} s "
             f"({rate:.0f}/s){expectation}")
+        for line in filter(None, res.note.split("\n")):
+            say(f"    note: {line}")
         return
     else:
         say(f"{head} {len(res.findings)} finding(s) in {res.examples} examples, "
             f"{res.elapsed_s:.1f} s{expectation}")
     if res.note and res.verdict != "unverifiable":
-        say(f"    note: {res.note}")
+        for line in res.note.split("\n"):
+            say(f"    note: {line}")
     for bug in res.findings:
         lines = finding_lines(bug.to_json())
         say(f"    {lines[0]}")

@@ -13,6 +13,7 @@ from .worker import RawOutcome
 # Mirrors native/include/stresscoro/detail/event_log.hpp.
 EV_ALLOC, EV_FREE, EV_DOUBLE_FREE, EV_STATE, EV_RESUME, EV_PROBE = 1, 2, 3, 4, 5, 6
 EV_SKIP, EV_END, EV_LEAK, EV_EXCEPTION, EV_OP_DONE, EV_THREAD = 7, 8, 9, 10, 11, 12
+EV_LOST = 13
 FRAME_SUSPENDED, FRAME_DONE, FRAME_FREED = 0, 1, 2
 STACK_FRAMES = 10
 
@@ -52,7 +53,7 @@ class Finding:
     def _op_text(index: int, schedule: Schedule, factory_names: Sequence[str]) -> str:
         if index >= len(schedule.ops):
             return "in the end-of-schedule drops"
-        return f"at op {index} ({schedule.ops[index].render(factory_names)})"
+        return f"at op {index} ({schedule.render(factory_names)[index]})"
 
     def to_json(self) -> dict:
         return {
@@ -379,11 +380,23 @@ def _invariants(raw: RawOutcome, schedule: Schedule) -> list[Finding]:
             if b > 1:
                 found.append(Finding("invariant:continuation-resumed-twice", d if d >= 0 else None,
                                      f"continuation probe {a} was resumed {b} times"))
+        elif kind == EV_LOST:
+            found.append(Finding("invariant:continuation-lost", op_i,
+                                 f"the object probe {a} awaited finished (frame {b:#x}), but the "
+                                 "library never resumed the probe"))
         elif kind == EV_LEAK:
-            maker = schedule.ops[c].name if 0 <= c < n else "the end-of-schedule drops"
+            maker = _maker(schedule, c) if 0 <= c < n else "the end-of-schedule drops"
             found.append(Finding("leak", c, f"{b} bytes allocated at op {c} never freed "
                                  f"(block {a:#x})", location=f"allocated by {maker}"))
     return found
+
+
+def _maker(schedule: Schedule, index: int) -> str:
+    """The op that allocated a leaked block, by name: a combinator or custom op by its
+    own name, so leaks after different ops stay distinct findings."""
+    o = schedule.ops[index]
+    sig = schedule.signature(o)
+    return f"{o.name}({sig.name})" if sig is not None else o.name
 
 
 def _check_owners(op_i: int, events: list[tuple], state: dict, last_addr: dict[int, int]) -> list[Finding]:

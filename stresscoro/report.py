@@ -38,6 +38,9 @@ def finding_lines(finding: dict) -> list[str]:
         lines.append(f"at {finding['location']}")
     if finding.get("rule"):
         lines.append(f"broken rule: {finding['rule']}")
+    if finding.get("preconditions"):
+        lines.append("found under the declared preconditions: "
+                     + ", ".join(finding["preconditions"]))
     if finding.get("first_example"):
         lines.append(f"first seen at example {finding['first_example']}")
     rep = finding.get("reproducer")

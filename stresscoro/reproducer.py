@@ -68,7 +68,11 @@ def build_command(options: BuildOptions, cpp: Path, exe: Path) -> str:
 def render_cpp(schedule: Schedule, target: Target, sanitizer: str, finding: Finding,
                factory_names: list[str], build_line: str) -> str:
     """Straight-line C++ that replays `schedule` with the driver's semantics: ops that
-    the driver would skip (their slot is empty) appear as comments only."""
+    the driver would skip (their slot is empty) appear as comments only. Probes live in
+    probe slots; the program checks the continuation invariants itself and exits 1
+    naming the first it finds broken ("stresscoro invariant: ...")."""
+    n_slots = schedule.slots
+    probes = any(o.name == "probe" for o in schedule.ops)
     lines = [
         f"// build: {build_line}",
         f"// Reproducer written by stresscoro: {finding.kind} in {target.name} under {sanitizer}.",
@@ -80,28 +84,47 @@ def render_cpp(schedule: Schedule, target: Target, sanitizer: str, finding: Find
         "",
         "int main() {",
         "    using A = stresscoro_target;",
-        f"    stresscoro::replay::slot<A::object> {', '.join(f's{i}' for i in range(schedule.slots))};",
+        f"    stresscoro::replay::slot<A::object> {', '.join(f's{i}' for i in range(n_slots))};",
     ]
-    probes = sum(1 for o in schedule.ops if o.name == "await")
     if probes:
-        lines.append(f"    stresscoro::probe_frame probes[{probes}];")
-    live = [False] * schedule.slots
+        lines.append(f"    stresscoro::replay::probe_slot<A> {', '.join(f'q{i}' for i in range(n_slots))};")
+    old_probes = sum(1 for o in schedule.ops if o.name == "await")
+    if old_probes:
+        lines.append(f"    stresscoro::probe_frame probes[{old_probes}];")
+    states = schedule.simulate()
     per_op: list[list[str]] = []
-    probe = 0
+    counter = {"await": 0, "probe": 0}
+    rendered = schedule.render(factory_names)
     for i, o in enumerate(schedule.ops):
-        code, probe = _op_cpp(o, live, probe)
-        per_op.append([f"// op {i}: {o.render(factory_names)}"]
+        before = states[i - 1] if i else {}
+        code = _op_cpp(schedule, o, before, counter)
+        per_op.append([f"// op {i}: {rendered[i]}"]
                       + (code or ["// (nothing to do: the slot it reads is empty)"]))
-    end_state = schedule.simulate()[-1] if schedule.ops else {}
-    n = len(schedule.ops)
+    end_state = states[-1] if schedule.ops else {}
+    drops = schedule.end_drops()
+
+    def end_turn(thread: int, indent: str) -> list[str]:
+        out = []
+        if thread == 0:
+            out.append(f"{indent}stresscoro::replay::run_pending<A>();")
+            if probes:
+                objects = ", ".join(f"s{k}" for k in range(n_slots))
+                out += [f"{indent}stresscoro::replay::check_lost<A>(q{k}.get(), {objects});"
+                        for k, st in sorted(end_state.items()) if st.probe]
+        for k in drops[thread]:
+            out.append(f"{indent}{'q' if end_state[k].probe else 's'}{k}.reset();")
+        return out
+
+    lines.append("    stresscoro::replay::begin<A>();")
     if schedule.threads == 1:
         lines.append("    stresscoro::replay::run_on_stack<A>([&] {")
         for chunk in per_op:
             lines += ["        " + c for c in chunk]
-        lines.append("        // End of schedule: drop what is left, slots ascending.")
-        lines += [f"        s{s}.reset();" for s in range(schedule.slots) if live[s]]
+        lines.append("        // End of schedule: run what is pending, drop what is left, newest first.")
+        lines += end_turn(0, "        ")
         lines.append("    });")
     else:
+        n = len(schedule.ops)
         lines.append(f"    stresscoro::replay::turns turns({schedule.threads});")
         lines.append("    turns.run<A>({")
         for t in range(schedule.threads):
@@ -112,57 +135,93 @@ def render_cpp(schedule: Schedule, target: Target, sanitizer: str, finding: Find
                 lines.append(f"            turns.begin({i}, {t});")
                 lines += ["            " + c for c in per_op[i]]
                 lines.append(f"            turns.end({i});")
-            held = [s for s, st in sorted(end_state.items()) if st.live and st.holder == t]
             lines.append(f"            turns.begin({n + t}, {t});  // end of schedule for thread {t}")
-            lines += [f"            s{s}.reset();" for s in held]
+            lines += end_turn(t, "            ")
             lines.append(f"            turns.end({n + t});")
             lines.append("        },")
         lines.append("    });")
-    lines += ["    return 0;", "}", ""]
+    lines += ["    stresscoro::replay::end<A>();",
+              "    return stresscoro::replay::broken_invariants() ? 1 : 0;", "}", ""]
     return "\n".join(lines)
 
 
-def _op_cpp(o: Op, live: list[bool], probe: int) -> tuple[list[str], int]:
-    """C++ lines for one op, given which slots hold objects; updates `live`."""
+def _clear(k: int, before: dict) -> list[str]:
+    """Lines that empty slot k before something new is constructed in it."""
+    st = before.get(k)
+    if st is None:
+        return []
+    return [f"q{k}.reset();"] if st.probe else [f"s{k}.reset();"] if st.live else []
+
+
+def _op_cpp(schedule: Schedule, o: Op, before: dict, counter: dict) -> list[str]:
+    """C++ lines for one op, given the slot states before it (Schedule.simulate)."""
     n, a = o.name, o.args
+    live = lambda k: k in before and before[k].live  # noqa: E731
     if n == "make":
         x, f, arg = a
-        reset = [f"s{x}.reset();"] if live[x] else []
-        live[x] = True
-        return reset + [f"s{x}.emplace_from([&] {{ return A::make({f}, {arg}); }});"], probe
+        return _clear(x, before) + [f"s{x}.emplace_from([&] {{ return A::make({f}, {arg}); }});"]
     if n in ("copy", "move"):
         src, dst = a
-        if not live[src] or src == dst:
-            return [], probe
-        reset = [f"s{dst}.reset();"] if live[dst] else []
-        live[dst] = True
+        if not live(src) or src == dst:
+            return []
         value = f"*s{src}" if n == "copy" else f"std::move(*s{src})"
-        return reset + [f"s{dst}.emplace({value});"], probe
+        return _clear(dst, before) + [f"s{dst}.emplace({value});"]
     if n == "copy_assign":
         src, dst = a
-        return ([f"*s{dst} = *s{src};"] if live[src] and live[dst] else []), probe
+        return [f"*s{dst} = *s{src};"] if live(src) and live(dst) else []
     if n == "move_assign":
         src, dst = a
-        ok = live[src] and live[dst] and src != dst
-        return ([f"*s{dst} = std::move(*s{src});"] if ok else []), probe
+        if not (live(src) and live(dst)):
+            return []
+        if src == dst:  # the driver runs it only where the rules allow it
+            return [f"if constexpr (stresscoro::detail::rules_of<A>().self_move_assign) "
+                    f"*s{dst} = std::move(*s{src});"]
+        return [f"*s{dst} = std::move(*s{src});"]
     if n == "swap":
         x, y = a
-        return ([f"{{ using std::swap; swap(*s{x}, *s{y}); }}"] if live[x] and live[y] else []), probe
+        return [f"{{ using std::swap; swap(*s{x}, *s{y}); }}"] if live(x) and live(y) else []
+    if n == "step":
+        return ["A::step();"]
+    if n in ("make_from", "call"):
+        sig = schedule.signature(o)
+        ins = o.inputs()
+        if not all(live(k) for k in ins):
+            return []
+        ptrs = [f"&*s{k}" for k in ins] + ["nullptr"] * (2 - len(ins))
+        inputs = f"stresscoro::inputs<A::object>({ptrs[0]}, {ptrs[1]}, {len(ins)})"
+        consumed = [f"s{k}.reset();  // {sig.name} consumed it"
+                    for k, mode in zip(ins, sig.inputs) if mode == "consume"]
+        if n == "call":
+            return [f"A::apply({a[0]}, {a[1]}, {inputs});  // {sig.name}"] + consumed
+        dst, which, arg = a[:3]
+        return (_clear(dst, before)
+                + [f"s{dst}.emplace_from([&] {{ return A::combine({which}, {arg}, {inputs}); }});"
+                   f"  // {sig.name}"] + consumed)
+    if n == "probe":
+        dst, src = a
+        if not live(src) or dst == src:
+            return []
+        counter["probe"] += 1
+        return _clear(dst, before) + [f"q{dst}.await_on(*s{src}, {counter['probe'] - 1});"]
     x = a[0]
-    if not live[x]:
-        return [], probe
-    if n == "resume":
-        return [f"A::resume(*s{x});"], probe
-    if n == "touch":
-        return [f"A::touch(*s{x});"], probe
     if n == "drop":
-        live[x] = False
-        return [f"s{x}.reset();"], probe
-    if n == "await":
-        return [f"stresscoro::init_probe(probes[{probe}], {probe});",
-                f"stresscoro::await_from(*s{x}, probes[{probe}]);"], probe + 1
+        return _clear(x, before)
     if n == "send":
-        return [f"turns.send({a[1]});  // s{x} now belongs to thread {a[1]}"], probe
+        st = before.get(x)
+        if st is None or not (st.live or st.probe):
+            return []
+        return [f"turns.send({a[1]});  // slot {x} now belongs to thread {a[1]}"]
+    if not live(x):
+        return []
+    if n == "resume":
+        return [f"A::resume(*s{x});"]
+    if n == "touch":
+        return [f"A::touch(*s{x});"]
+    if n == "await":
+        k = counter["await"]
+        counter["await"] += 1
+        return [f"stresscoro::init_probe(probes[{k}], {k});",
+                f"stresscoro::await_from<!stresscoro::detail::rules_of<A>().await_lvalue>(*s{x}, probes[{k}]);"]
     raise NotImplementedError(f"no C++ rendering for op {n!r}")
 
 
@@ -184,12 +243,12 @@ def render_python(schedule: Schedule, target: Target, sanitizer: str, finding: F
         """
 
         from stresscoro import targets
-        from stresscoro.schedule import Schedule, make, op
+        from stresscoro.schedule import Schedule, Signature, make, op
         from stresscoro.session import replay
 
         SCHEDULE = Schedule({target!r}, (
         {ops},
-        ), slots={slots}, threads={threads})
+        ), slots={slots}, threads={threads}{signatures})
 
 
         def {test}():
@@ -199,7 +258,19 @@ def render_python(schedule: Schedule, target: Target, sanitizer: str, finding: F
         ''').format(kind=finding.kind, target=target.name, sanitizer=sanitizer,
                     summary=finding.summary.replace('"""', "'''"), ops=ops, slots=schedule.slots,
                     threads=schedule.threads, test=test, get_target=get_target,
+                    signatures=_signatures_python(schedule),
                     timeout_s=float(timeout_s), memory_mb=int(memory_mb))
+
+
+def _signatures_python(schedule: Schedule) -> str:
+    out = ""
+    for key in ("combinators", "custom_ops"):
+        sigs = getattr(schedule, key)
+        if sigs:
+            items = ", ".join(f"Signature({g.name!r}, {g.inputs!r}, {g.arg_min}, {g.arg_max})"
+                              for g in sigs)
+            out += f",\n    {key}=({items},)"
+    return out
 
 
 def _op_python(o: Op) -> str:
@@ -304,6 +375,9 @@ def _run_cpp(rep: Reproducer, timeout_s: float, memory_mb: int,
     report = parse_sanitizer_report(ran.stderr)
     if report is not None:
         return report.kind
+    invariant = re.search(r"^stresscoro invariant: ([a-z-]+)", ran.stderr, re.M)
+    if invariant:
+        return f"invariant:{invariant.group(1)}"
     if ran.signal_name:
         return f"crash:{ran.signal_name}"
     return None

@@ -17,7 +17,7 @@ from . import reproducer
 from .oracle import Finding
 from .schedule import Schedule
 from .session import TargetSession
-from .strategies import DEFAULT_MAX_OPS, DEFAULT_SLOTS, schedules_for
+from .strategies import DEFAULT_MAX_OPS, drive_suffixes, schedules_for
 from .targets import Target
 
 # Settings profiles, in Hypothesis's own terms. A campaign takes one by name;
@@ -28,6 +28,9 @@ PROFILES = {
     "nightly": settings(max_examples=20000),
 }
 DEFAULT_PROFILE = "dev"
+# A target that declares combinators gets this many times its profile's examples:
+# composition bugs take 3 to 6 ops where the classic ones take 1 or 2.
+COMPOSITION_BUDGET_FACTOR = 10
 PROGRESS_EVERY_S = 2.0
 
 
@@ -85,6 +88,22 @@ def broken_rule(finding: Finding, schedule: Schedule) -> str:
     return "no undefined behaviour under any sequence of allowed operations"
 
 
+# The declared preconditions (stresscoro::rules), in the words a finding names them.
+_PRECONDITIONS = (("use_after_move", False, "no use of a moved-from object"),
+                  ("self_copy_assign", True, "no self copy-assignment"),
+                  ("self_move_assign", False, "no self move-assignment"),
+                  ("self_swap", True, "no self swap"),
+                  ("await_twice", False, "no second await of one object"),
+                  ("await_lvalue", True, "no co_await of an lvalue"),
+                  ("resume_finished", True, "no resume of a finished coroutine"))
+
+
+def forbidden(rules: dict) -> list[str]:
+    """The preconditions a target's rules declare: schedules breaking them were never
+    generated, so a finding holds under all of them."""
+    return [words for key, default, words in _PRECONDITIONS if not rules.get(key, default)]
+
+
 @dataclasses.dataclass
 class FoundBug:
     """One distinct finding of a campaign, with its minimal schedule."""
@@ -96,6 +115,7 @@ class FoundBug:
     minimal_s: float  # seconds from the campaign's start to its minimal schedule
     reproducer: reproducer.Reproducer | None = None
     factory_names: list[str] = dataclasses.field(default_factory=list)
+    preconditions: list[str] = dataclasses.field(default_factory=list)  # what was never generated
 
     def schedule_lines(self, label: str = "minimal schedule") -> list[str]:
         """What went wrong where, then the schedule, one numbered op a line."""
@@ -115,6 +135,7 @@ class FoundBug:
             "where": self.finding.where(self.schedule, self.factory_names),
             "related_ops": list(self.finding.related_ops),
             "rule": broken_rule(self.finding, self.schedule),
+            "preconditions": self.preconditions,
             "summary": self.finding.summary,
             "location": self.finding.location,
             "stacks": {k: list(v) for k, v in self.finding.stacks.items()},
@@ -188,7 +209,7 @@ class Campaign:
     def __init__(self, target: Target, sanitizer: str, *, compiler: str | None = None,
                  timeout_s: float = 10.0, memory_mb: int = reproducer.DEFAULT_MEMORY_MB,
                  max_ops: int = DEFAULT_MAX_OPS,
-                 slots: int = DEFAULT_SLOTS, threads: int | None = None,
+                 slots: int | None = None, threads: int | None = None,
                  tsan_fence_annotations: bool = False,
                  progress: Callable[[str], None] | None = None,
                  fails: Callable[[Finding], bool] | None = None,
@@ -242,6 +263,14 @@ class Campaign:
         if self.deadline is not None and time.perf_counter() >= self.deadline:
             raise BudgetSpent
         outcome = self.session.run(s)
+        if outcome.ok and (self.session.combinators or self.session.custom_ops):
+            # Also the schedule plus one op that drives the library on (a resume of a
+            # live object, a step): where a composition bug's last op would be.
+            for driven in drive_suffixes(s, self.session.capabilities):
+                outcome = self.session.run(driven)
+                if not outcome.ok:
+                    s = driven
+                    break
         self._round_calls += 1
         now = time.perf_counter()
         if self.progress and now - self._last_report >= PROGRESS_EVERY_S:
@@ -260,7 +289,8 @@ class Campaign:
             seen_at = self.examples + (self._round_first_failure or self._round_calls)
             self.found[f.signature] = FoundBug(f, s, seen_at,
                                                now - self._t0, now - self._t0,
-                                               factory_names=self.session.factory_names)
+                                               factory_names=self.session.factory_names,
+                                               preconditions=forbidden(self.session.rules))
         elif len(s.ops) <= len(bug.schedule.ops):
             bug.finding, bug.schedule, bug.minimal_s = f, s, now - self._t0
         if self.fails is not None and not self.fails(f):
@@ -305,7 +335,11 @@ class Campaign:
 
         if profile not in PROFILES:
             raise ValueError(f"Expected a profile in {', '.join(PROFILES)} but got profile={profile!r}")
+        self.session.open()
         total = max_examples if max_examples is not None else PROFILES[profile].max_examples
+        if max_examples is None and self.session.combinators:
+            total *= COMPOSITION_BUDGET_FACTOR
+        self.note = "\n".join(filter(None, [*self.session.notes, self.note]))
         if budget_s is not None:
             self.deadline = self._t0 + search_seconds(budget_s)
         inner = test or self.property()
@@ -343,7 +377,9 @@ class Campaign:
                 self.known.add(e.finding.signature)
             except BaseExceptionGroup as e:
                 if isinstance(e, Flaky):
-                    self.note = "some findings did not reproduce every time (flaky)"
+                    flaky = "some findings did not reproduce every time (flaky)"
+                    if flaky not in self.note:
+                        self.note = "\n".join(filter(None, [self.note, flaky]))
                     self.known.update(self.found)
                 else:
                     rest = e.subgroup(lambda x: not isinstance(x, (FindingError, BaseExceptionGroup)))
@@ -458,7 +494,7 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                  database: object = "default", out_dir: Path | None = None,
                  verify: bool = True, compiler: str | None = None, timeout_s: float = 10.0,
                  memory_mb: int = reproducer.DEFAULT_MEMORY_MB,
-                 max_ops: int = DEFAULT_MAX_OPS, slots: int = DEFAULT_SLOTS,
+                 max_ops: int = DEFAULT_MAX_OPS, slots: int | None = None,
                  threads: int | None = None, tsan_fence_annotations: bool = False,
                  budget_s: float | None = None,
                  progress: Callable[[str], None] | None = None,

@@ -9,7 +9,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 FORMAT = "stresscoro-schedule"
-VERSION = 1
+VERSION = 2  # 2 added make_from, call, step and probe; version 1 files still load
+READS_VERSIONS = (1, 2)
+OP_WORDS = 7  # per encoded op: code, thread, then up to five arguments
 MAX_SLOTS = 16
 MAX_THREADS = 8
 MAX_OPS = 4096
@@ -38,10 +40,51 @@ OPS: dict[str, OpSpec] = {
     "drop": OpSpec(8, ("slot",), "destroy the object in slot"),
     "send": OpSpec(9, ("slot", "to"), "hand the object to another thread through a queue"),
     "touch": OpSpec(10, ("slot",), "write to the object's shared state"),
-    "await": OpSpec(11, ("slot",), "a probe coroutine co_awaits the object"),
+    "await": OpSpec(11, ("slot",), "a probe coroutine co_awaits the object (the probe is "
+                    "never freed; version 1)"),
+    "make_from": OpSpec(12, ("dst", "combinator", "arg", "src", "src2"),
+                        "dst = the adapter's combinator over src (and src2)"),
+    "call": OpSpec(13, ("fn", "arg", "x", "y"), "the adapter's own op fn over slots x, y"),
+    "step": OpSpec(14, (), "one turn of the library's scheduler (the adapter's step())"),
+    "probe": OpSpec(15, ("dst", "src"), "a probe coroutine living in slot dst co_awaits src; "
+                    "dropping dst frees it"),
 }
 CODE_TO_NAME = {spec.code: name for name, spec in OPS.items()}
-_SLOT_FIELDS = {"slot", "src", "dst", "a", "b"}
+VERSION_1_OPS = frozenset(n for n, spec in OPS.items() if spec.code <= 11)
+_SLOT_FIELDS = {"slot", "src", "dst", "a", "b", "src2", "x", "y"}
+# Slot fields an op may leave unused (-1): a one-input combinator, a custom op over fewer slots.
+OPTIONAL_FIELDS = {"src2", "x", "y"}
+PASS_MODES = ("copy", "move", "ref", "consume")
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    """A combinator or custom op of the target: its name and how it takes each input
+    (a PASS_MODES word each, in order), and its argument range."""
+
+    name: str
+    inputs: tuple[str, ...]
+    arg_min: int = 0
+    arg_max: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        bad = [m for m in self.inputs if m not in PASS_MODES]
+        if bad or len(self.inputs) > 2:
+            raise InvalidSchedule(f"inputs are 0..2 of {', '.join(PASS_MODES)}",
+                                  field=self.name, value=list(self.inputs))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "inputs": list(self.inputs), "min": self.arg_min,
+                "max": self.arg_max}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Signature":
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise InvalidSchedule("expected {\"name\": ..., \"inputs\": [...]}",
+                                  field="signature", value=data)
+        return cls(data["name"], tuple(data.get("inputs", ())), int(data.get("min", 0)),
+                   int(data.get("max", 0)))
 
 
 class InvalidSchedule(ValueError):
@@ -83,25 +126,46 @@ class Op:
         return self.args[self.spec.fields.index(name)]
 
     def slots(self) -> tuple[int, ...]:
-        return tuple(v for f, v in zip(self.spec.fields, self.args) if f in _SLOT_FIELDS)
+        return tuple(v for f, v in zip(self.spec.fields, self.args)
+                     if f in _SLOT_FIELDS and not (f in OPTIONAL_FIELDS and v < 0))
+
+    def inputs(self) -> tuple[int, ...]:
+        """The slots a make_from or call takes as inputs, in order (unused ones left out)."""
+        if self.name == "make_from":
+            return tuple(v for v in self.args[3:] if v >= 0)
+        if self.name == "call":
+            return tuple(v for v in self.args[2:] if v >= 0)
+        return ()
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"op": self.name}
-        d.update(zip(self.spec.fields, self.args))
+        d.update((f, v) for f, v in zip(self.spec.fields, self.args)
+                 if not (f in OPTIONAL_FIELDS and v < 0))
         if self.thread:
             d["thread"] = self.thread
         return d
 
-    def render(self, factories: Sequence[str] = ()) -> str:
-        parts = []
-        for f, v in zip(self.spec.fields, self.args):
-            if f == "factory" and v < len(factories):
-                parts.append(f"factory={factories[v]}")
-            elif f in ("slot", "src", "dst", "a", "b"):
-                parts.append(str(v))
-            else:
-                parts.append(f"{f}={v}")
-        text = f"{self.name}({', '.join(parts)})"
+    def render(self, factories: Sequence[str] = (), combinators: Sequence[str] = (),
+               custom_ops: Sequence[str] = ()) -> str:
+        if self.name in ("make_from", "call"):
+            names = combinators if self.name == "make_from" else custom_ops
+            which = self.args[1] if self.name == "make_from" else self.args[0]
+            arg = self.args[2] if self.name == "make_from" else self.args[1]
+            fn = names[which] if which < len(names) else f"#{which}"
+            inner = ", ".join([*(str(v) for v in self.inputs()), *([f"arg={arg}"] if arg else [])])
+            text = f"{fn}({inner})"
+            if self.name == "make_from":
+                text = f"make_from({self.args[0]} = {text})"
+        else:
+            parts = []
+            for f, v in zip(self.spec.fields, self.args):
+                if f == "factory" and v < len(factories):
+                    parts.append(f"factory={factories[v]}")
+                elif f in _SLOT_FIELDS:
+                    parts.append(str(v))
+                else:
+                    parts.append(f"{f}={v}")
+            text = f"{self.name}({', '.join(parts)})"
         return f"{text} @t{self.thread}" if self.thread else text
 
 
@@ -115,8 +179,10 @@ def op(name: str, *args: int, thread: int = 0) -> Op:
 
 @dataclasses.dataclass(frozen=True)
 class SlotState:
-    live: bool
+    live: bool  # holds an object
     holder: int | None  # the thread that holds the slot, None before first use
+    probe: bool = False  # holds a probe coroutine (made by `probe`) instead of an object
+    born: int = -1  # the op that constructed what the slot holds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,20 +191,27 @@ class Schedule:
 
     Invariant: every op's slots are < slots, threads < threads, and each op on a slot
     runs on the thread that holds it (the one that made it, copied or moved into it,
-    or was sent it). End of schedule: every live slot is dropped by its holder, threads
-    in order, slots ascending; then allocations are accounted.
+    or was sent it). End of schedule: the library's pending work runs (run_pending),
+    then every live slot is dropped by its holder, threads in order, each thread's
+    slots newest first (end_drops); then allocations are accounted.
     """
 
     target: str
     ops: tuple[Op, ...]
     slots: int = 0  # 0: derived from the ops
     threads: int = 0
+    # The target's combinators and custom ops, as far as make_from and call use them:
+    # names for reports, pass modes for the model (a consumed input leaves its slot empty).
+    combinators: tuple[Signature, ...] = ()
+    custom_ops: tuple[Signature, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ops", tuple(self.ops))
+        object.__setattr__(self, "combinators", tuple(self.combinators))
+        object.__setattr__(self, "custom_ops", tuple(self.custom_ops))
         for i, o in enumerate(self.ops):  # before anything is derived from them
             for f, v in zip(o.spec.fields, o.args):
-                if v < 0:
+                if v < 0 and not (f in OPTIONAL_FIELDS and v == -1):
                     what = "slot" if f in _SLOT_FIELDS else "thread" if f == "to" else f
                     raise InvalidSchedule(f"{what} must be >= 0", index=i, field=f, value=v)
             if o.thread < 0:
@@ -173,13 +246,16 @@ class Schedule:
                 raise InvalidSchedule(f"thread must be 0..{n_threads - 1}", index=i,
                                       field="thread", value=o.thread)
             for f, v in zip(o.spec.fields, o.args):
+                if f in OPTIONAL_FIELDS and v == -1:
+                    continue
                 if f in _SLOT_FIELDS and not 0 <= v < n_slots:
                     raise InvalidSchedule(f"slot must be 0..{n_slots - 1}", index=i, field=f, value=v)
                 if f == "to" and not 0 <= v < n_threads:
                     raise InvalidSchedule(f"thread must be 0..{n_threads - 1}", index=i,
                                           field=f, value=v)
-                if f in ("factory", "arg") and v < 0:
+                if f in ("factory", "arg", "combinator", "fn") and v < 0:
                     raise InvalidSchedule("must be >= 0", index=i, field=f, value=v)
+            self._check_signature(i, o)
         if self.slots > MAX_SLOTS:
             raise InvalidSchedule(f"slots must be 1..{MAX_SLOTS}", field="slots", value=self.slots)
         if self.threads > MAX_THREADS:
@@ -187,7 +263,37 @@ class Schedule:
                                   value=self.threads)
         self.simulate()
 
-    def check_target(self, capabilities: Iterable[str], factories: Sequence[dict]) -> None:
+    def signature(self, o: Op) -> Signature | None:
+        """The combinator or custom op a make_from or call names (None for other ops)."""
+        if o.name == "make_from":
+            return self.combinators[o.args[1]] if o.args[1] < len(self.combinators) else None
+        if o.name == "call":
+            return self.custom_ops[o.args[0]] if o.args[0] < len(self.custom_ops) else None
+        return None
+
+    def _check_signature(self, i: int, o: Op) -> None:
+        if o.name not in ("make_from", "call"):
+            return
+        declared = self.combinators if o.name == "make_from" else self.custom_ops
+        field = "combinator" if o.name == "make_from" else "fn"
+        sig = self.signature(o)
+        if sig is None:
+            raise InvalidSchedule(
+                f"the schedule declares {len(declared)} "
+                f"{'combinators' if o.name == 'make_from' else 'custom ops'}",
+                index=i, field=field, value=o.args[0 if o.name == "call" else 1])
+        slot_args = o.args[3:] if o.name == "make_from" else o.args[2:]
+        used = [v for v in slot_args if v >= 0]
+        if len(used) != len(sig.inputs) or any(v < 0 for v in slot_args[:len(sig.inputs)]):
+            raise InvalidSchedule(f"{sig.name} takes {len(sig.inputs)} slot(s)", index=i,
+                                  field="inputs", value=used)
+        if o.name == "make_from" and o.args[0] in used:
+            raise InvalidSchedule(f"{sig.name}: the destination is also an input", index=i,
+                                  field="dst", value=o.args[0])
+
+    def check_target(self, capabilities: Iterable[str], factories: Sequence[dict],
+                     target_combinators: Sequence[dict] = (),
+                     target_custom_ops: Sequence[dict] = ()) -> None:
         """Checks against what a built target supports (names from its capabilities)."""
         allowed = set(capabilities)
         for i, o in enumerate(self.ops):
@@ -203,6 +309,19 @@ class Schedule:
                 lo, hi = factories[f]["min"], factories[f]["max"]
                 if not lo <= o.field("arg") <= hi:
                     raise InvalidSchedule(f"factory {factories[f]['name']!r} takes {lo}..{hi}",
+                                          index=i, field="arg", value=o.field("arg"))
+            sig = self.signature(o)
+            if sig is not None:
+                have = (target_combinators if o.name == "make_from" else target_custom_ops)
+                which = o.args[1] if o.name == "make_from" else o.args[0]
+                if which >= len(have) or Signature.from_json(have[which]) != sig:
+                    raise InvalidSchedule(
+                        f"the schedule's {sig.name}{list(sig.inputs)} is not the target's "
+                        f"({', '.join(h['name'] for h in have) or 'it declares none'})",
+                        index=i, field=o.spec.fields[1 if o.name == "make_from" else 0],
+                        value=which)
+                if not sig.arg_min <= o.field("arg") <= sig.arg_max:
+                    raise InvalidSchedule(f"{sig.name} takes {sig.arg_min}..{sig.arg_max}",
                                           index=i, field="arg", value=o.field("arg"))
 
     def simulate(self) -> list[dict[int, SlotState]]:
@@ -230,43 +349,74 @@ class Schedule:
             live = lambda s: state.get(s, SlotState(False, None)).live  # noqa: E731
             t = o.thread
             if o.name == "make":
-                state[o.args[0]] = SlotState(True, t)
+                state[o.args[0]] = SlotState(True, t, born=i)
             elif o.name in ("copy", "move"):
                 src, dst = o.args
                 if live(src) and src != dst:
-                    state[dst] = SlotState(True, t)
+                    state[dst] = SlotState(True, t, born=i)
             elif o.name == "drop":
                 state[o.args[0]] = SlotState(False, t)
             elif o.name == "send":
                 s, to = o.args
-                if live(s):
-                    state[s] = SlotState(True, to)
+                cur = state.get(s, SlotState(False, None))
+                if cur.live or cur.probe:
+                    state[s] = dataclasses.replace(cur, holder=to)
+            elif o.name in ("make_from", "call"):
+                ins = o.inputs()
+                if all(live(s) for s in ins):
+                    for s, mode in zip(ins, self.signature(o).inputs):
+                        if mode == "consume":
+                            state[s] = SlotState(False, t)
+                    if o.name == "make_from":
+                        state[o.args[0]] = SlotState(True, t, born=i)
+            elif o.name == "probe":
+                dst, src = o.args
+                if live(src) and src != dst:
+                    state[dst] = SlotState(False, t, probe=True, born=i)
             after.append(dict(state))
         return after
+
+    def end_drops(self) -> list[list[int]]:
+        """Per thread, the slots its end-of-schedule turn drops, in the driver's order:
+        newest first (by the op that constructed each), ties by slot number."""
+        end = self.simulate()[-1] if self.ops else {}
+        per = [[] for _ in range(self.threads)]
+        held = sorted(((-st.born, s, st.holder) for s, st in end.items()
+                       if (st.live or st.probe) and st.holder is not None))
+        for _, s, holder in held:
+            per[holder].append(s)
+        return per
 
     def encode(self) -> list[int]:
         """The compact int array the native driver reads."""
         out = [_MAGIC, VERSION, self.slots, self.threads, len(self.ops)]
         for o in self.ops:
-            args = list(o.args) + [0] * (3 - len(o.args))
+            args = list(o.args) + [0] * (OP_WORDS - 2 - len(o.args))
             out += [o.spec.code, o.thread, *args]
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
             "target": self.target,
             "slots": self.slots,
             "threads": self.threads,
-            "ops": [o.to_json() for o in self.ops],
         }
+        if self.combinators:
+            data["combinators"] = [c.to_json() for c in self.combinators]
+        if self.custom_ops:
+            data["custom_ops"] = [c.to_json() for c in self.custom_ops]
+        data["ops"] = [o.to_json() for o in self.ops]
+        return data
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2) + "\n"
 
     def render(self, factories: Sequence[str] = ()) -> list[str]:
-        return [o.render(factories) for o in self.ops]
+        comb = [c.name for c in self.combinators]
+        cust = [c.name for c in self.custom_ops]
+        return [o.render(factories, comb, cust) for o in self.ops]
 
     def canonical(self) -> "Schedule":
         """The same schedule with slots renumbered in order of first use (0, 1, ...).
@@ -275,10 +425,10 @@ class Schedule:
         for o in self.ops:
             for s in o.slots():
                 order.setdefault(s, len(order))
-        ops = tuple(Op(o.name, tuple(order[v] if f in _SLOT_FIELDS else v
+        ops = tuple(Op(o.name, tuple(order[v] if f in _SLOT_FIELDS and v >= 0 else v
                                      for f, v in zip(o.spec.fields, o.args)), o.thread)
                     for o in self.ops)
-        return Schedule(self.target, ops, slots=max(len(order), 1), threads=self.threads)
+        return dataclasses.replace(self, ops=ops, slots=max(len(order), 1))
 
     def replace(self, **changes: Any) -> "Schedule":
         return dataclasses.replace(self, **changes)
@@ -291,9 +441,11 @@ def from_json(data: Any) -> Schedule:
     if data.get("format") != FORMAT:
         raise InvalidSchedule(f"not a stresscoro schedule (expected format {FORMAT!r})",
                               field="format", value=data.get("format"))
-    if data.get("version") != VERSION:
-        raise InvalidSchedule(f"unsupported version; this stresscoro reads version {VERSION}",
-                              field="version", value=data.get("version"))
+    version = data.get("version")
+    if version not in READS_VERSIONS or isinstance(version, bool):
+        raise InvalidSchedule("unsupported version; this stresscoro reads versions "
+                              f"{', '.join(map(str, READS_VERSIONS))}", field="version",
+                              value=version)
     raw_ops = data.get("ops")
     if not isinstance(raw_ops, list):
         raise InvalidSchedule("expected a list of ops", field="ops", value=raw_ops)
@@ -303,9 +455,11 @@ def from_json(data: Any) -> Schedule:
             raise InvalidSchedule("expected an object like {\"op\": \"make\", \"slot\": 0}",
                                   index=i, field="op", value=raw)
         name = raw.get("op")
-        if name not in OPS:
-            raise InvalidSchedule(f"unknown op; expected one of {', '.join(OPS)}", index=i,
-                                  field="op", value=name)
+        known = OPS if version >= 2 else VERSION_1_OPS
+        if name not in known:
+            hint = " (a version 2 op; this file says version 1)" if name in OPS else ""
+            raise InvalidSchedule(f"unknown op{hint}; expected one of {', '.join(known)}",
+                                  index=i, field="op", value=name)
         spec = OPS[name]
         unknown = set(raw) - set(spec.fields) - {"op", "thread"}
         if unknown:
@@ -313,7 +467,7 @@ def from_json(data: Any) -> Schedule:
                                   field=sorted(unknown)[0], value=raw[sorted(unknown)[0]])
         args = []
         for f in spec.fields:
-            default = 0 if f in ("factory", "arg") else None
+            default = 0 if f in ("factory", "arg") else -1 if f in OPTIONAL_FIELDS else None
             v = raw.get(f, default)
             if not isinstance(v, int) or isinstance(v, bool):
                 raise InvalidSchedule("expected an integer", index=i, field=f, value=v)
@@ -328,7 +482,14 @@ def from_json(data: Any) -> Schedule:
     for f, v in (("slots", slots), ("threads", threads)):
         if not isinstance(v, int) or isinstance(v, bool):
             raise InvalidSchedule("expected an integer", field=f, value=v)
-    return Schedule(target=target, ops=tuple(ops), slots=slots, threads=threads)
+    sigs = {}
+    for key in ("combinators", "custom_ops"):
+        raw_sigs = data.get(key, [])
+        if not isinstance(raw_sigs, list):
+            raise InvalidSchedule("expected a list of {\"name\", \"inputs\", \"min\", \"max\"}",
+                                  field=key, value=raw_sigs)
+        sigs[key] = tuple(Signature.from_json(d) for d in raw_sigs)
+    return Schedule(target=target, ops=tuple(ops), slots=slots, threads=threads, **sigs)
 
 
 def loads(text: str) -> Schedule:

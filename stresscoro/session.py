@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from .build import Build, BuildOptions, build_target
+from .build import Build, BuildOptions, await_check_error, build_target
 from .oracle import Outcome, classify
-from .schedule import CODE_TO_NAME, Schedule
+from .schedule import CODE_TO_NAME, Schedule, Signature
 from .symbolize import Symbolizer
 from .targets import Target
 from .worker import SanitizedWorker
@@ -87,9 +87,53 @@ class TargetSession:
     def factory_names(self) -> list[str]:
         return [f["name"] for f in self.factories]
 
+    @property
+    def combinators(self) -> tuple[Signature, ...]:
+        """The adapter's combinators (make_from), in declared order."""
+        self.open()
+        return tuple(Signature.from_json(d) for d in self.worker.description.get("combinators", []))
+
+    @property
+    def custom_ops(self) -> tuple[Signature, ...]:
+        """The adapter's own ops (call), in declared order."""
+        self.open()
+        return tuple(Signature.from_json(d) for d in self.worker.description.get("custom_ops", []))
+
+    @property
+    def checks_off(self) -> list[str]:
+        """Checks this target cannot have, each with the reason, in plain words."""
+        self.open()
+        d = self.worker.description
+        off = []
+        if not d.get("has_handle"):
+            why = ("the adapter declares no handle(), so the driver cannot name an object's "
+                   "frame")
+            off.append(f"owner-of-freed-frame, resume-freed-frame and continuation-lost are off: "
+                       f"{why}; sanitizer findings and leak accounting still run")
+            if d.get("has_use_count"):
+                off.append("use_count() is declared but not checked: the refcount check compares "
+                           "it with the owners of one frame, which needs handle()")
+        return off
+
+    @property
+    def notes(self) -> list[str]:
+        """What the campaign says once about this target: ops left out and why, checks
+        that are off and why."""
+        self.open()
+        d = self.worker.description
+        out = []
+        if d.get("await") == "left-out":
+            why = await_check_error(self.target.adapter, self.options,
+                                    rvalue=not d.get("rules", {}).get("await_lvalue", True))
+            out.append(f"left out: op probe (a probe coroutine awaiting an object), compiler said: "
+                       f"{why or 'the object cannot be awaited from a std::coroutine_handle<>'}")
+        return out + self.checks_off
+
     def run(self, schedule: Schedule) -> Outcome:
         self.open()
-        schedule.check_target(self.capabilities, self.factories)
+        schedule.check_target(self.capabilities, self.factories,
+                              self.worker.description.get("combinators", []),
+                              self.worker.description.get("custom_ops", []))
         raw = self.worker.run(schedule.encode())
         self.runs += 1
         return classify(raw, schedule, self._symbolizer.frames if self._symbolizer else None)

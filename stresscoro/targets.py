@@ -18,6 +18,11 @@ BUG_CLASSES = (
     "relaxed-refcount",
     "dangling-parameter",
     "nested-resume",
+    "awaiter-overwritten",
+    "eager-final-frees",
+    "combinator-dangling-temporaries",
+    "resume-inside-await-suspend",
+    "move-assign-leaks-old",
 )
 KINDS = ("task", "generator", "shared_task", "chain", "other")
 SANITIZERS = ("asan", "tsan", "ubsan", "none")

@@ -21,7 +21,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 import stresscoro.strategies as strategies_pkg
 from stresscoro import targets
 from stresscoro.runner import CampaignResult, run_campaign
-from stresscoro.schedule import OPS, InvalidSchedule, Schedule, make, op
+from stresscoro.schedule import OPS, InvalidSchedule, Schedule, Signature, make, op
 from stresscoro.strategies import OP_ORDER, schedules
 
 # Seeded target -> its minimal schedule's op names (DESIGN.md's bug-class table; the
@@ -307,8 +307,10 @@ def test_strategies_all_lists_exactly_the_public_imports():
 
 FACTORIES = [{"name": "value", "min": 0, "max": 100}, {"name": "other", "min": 5, "max": 9}]
 EVERY_OP = frozenset(OP_ORDER)
-MOVE_ONLY = frozenset({"make", "move", "move_assign", "swap", "resume", "drop", "await", "touch",
+MOVE_ONLY = frozenset({"make", "move", "move_assign", "swap", "resume", "drop", "probe", "touch",
                        "send"})
+COMBINATORS = (Signature("await_it", ("move",)), Signature("when_all", ("ref", "copy")))
+CUSTOM_OPS = (Signature("spawn", ("consume",)), Signature("poll", ()))
 STRATEGY_SETTINGS = settings(max_examples=200, database=None, deadline=None,
                              suppress_health_check=[HealthCheck.too_slow])
 
@@ -359,7 +361,8 @@ def test_strategies_reach_every_op_and_thread():
 
     @seed(1)
     @settings(STRATEGY_SETTINGS, max_examples=300)
-    @given(schedules("t", EVERY_OP, FACTORIES, threads=3))
+    @given(schedules("t", EVERY_OP, FACTORIES, threads=3, combinators=COMBINATORS,
+                     custom_ops=CUSTOM_OPS))
     def collect(s):
         seen_ops.update(o.name for o in s.ops)
         seen_threads.update(o.thread for o in s.ops)

@@ -84,7 +84,9 @@ def test_bug_class_slugs_are_the_design_list():
     # Pinned here so a renamed slug in targets.py breaks a test, not users' scripts.
     assert set(BUG_CLASSES) == {
         "copy-owning-task", "move-keeps-source", "leak-unfinished", "final-never-destroy",
-        "copy-assign-self", "relaxed-refcount", "dangling-parameter", "nested-resume"}
+        "copy-assign-self", "relaxed-refcount", "dangling-parameter", "nested-resume",
+        "awaiter-overwritten", "eager-final-frees", "combinator-dangling-temporaries",
+        "resume-inside-await-suspend", "move-assign-leaks-old"}
 
 
 def test_every_bug_class_is_seeded_exactly_once(listed):

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from stresscoro import targets
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +128,7 @@ def test_installed_console_script_lists_targets(installed):
             if line.replace(" ", "").startswith("//stresscoro:name="):
                 in_checkout.add(line.split("=", 1)[1].strip())
     assert {t["name"] for t in listed} == in_checkout
-    assert len([t for t in listed if t["bug_class"]]) == 8
+    assert len([t for t in listed if t["bug_class"]]) == len(targets.BUG_CLASSES)
 
 
 def test_installed_replay_builds_from_packaged_sources(installed):

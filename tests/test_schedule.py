@@ -51,7 +51,7 @@ def test_json_round_trip_keeps_every_op_thread_and_size():
     assert back == s
     assert back.dumps() == text
     data = json.loads(text)
-    assert data["format"] == "stresscoro-schedule" and data["version"] == 1
+    assert data["format"] == "stresscoro-schedule" and data["version"] == 2
     assert data["target"] == "shared-task"
     assert (data["slots"], data["threads"]) == (6, 3)
     assert data["ops"][0] == {"op": "make", "slot": 0, "factory": 1, "arg": 7}
@@ -81,21 +81,21 @@ def test_encode_layout():
     s = Schedule("t", (make(1, 2, 3), op("copy", 1, 0), op("resume", 0, thread=0),
                        op("send", 0, 1), op("drop", 0, thread=1)))
     enc = s.encode()
-    assert enc[:5] == [0x5343, 1, 2, 2, 5]
-    assert len(enc) == 5 + 5 * len(s.ops)
-    body = [enc[5 + 5 * i: 10 + 5 * i] for i in range(len(s.ops))]
+    assert enc[:5] == [0x5343, 2, 2, 2, 5]
+    assert len(enc) == 5 + 7 * len(s.ops)
+    body = [enc[5 + 7 * i: 12 + 7 * i] for i in range(len(s.ops))]
     assert body == [
-        [OPS["make"].code, 0, 1, 2, 3],
-        [OPS["copy"].code, 0, 1, 0, 0],  # two args, padded with one zero
-        [OPS["resume"].code, 0, 0, 0, 0],  # one arg, padded with two zeros
-        [OPS["send"].code, 0, 0, 1, 0],
-        [OPS["drop"].code, 1, 0, 0, 0],
+        [OPS["make"].code, 0, 1, 2, 3, 0, 0],
+        [OPS["copy"].code, 0, 1, 0, 0, 0, 0],  # two args, padded with zeros
+        [OPS["resume"].code, 0, 0, 0, 0, 0, 0],
+        [OPS["send"].code, 0, 0, 1, 0, 0, 0],
+        [OPS["drop"].code, 1, 0, 0, 0, 0, 0],
     ]
     assert all(isinstance(v, int) for v in enc)
 
 
 def test_encode_empty_schedule():
-    assert Schedule("t", ()).encode() == [0x5343, 1, 1, 1, 0]
+    assert Schedule("t", ()).encode() == [0x5343, 2, 1, 1, 0]
 
 
 def test_derived_slots_and_threads():
@@ -225,7 +225,7 @@ def test_copy_into_a_slot_held_by_another_thread_is_rejected():
 @pytest.mark.parametrize("top, field, value, words", [
     ({"format": "something-else"}, "format", "something-else", ["stresscoro-schedule"]),
     ({"format": None}, "format", None, ["stresscoro-schedule"]),
-    ({"version": 2}, "version", 2, ["version 1"]),
+    ({"version": 3}, "version", 3, ["versions 1, 2"]),
     ({"version": "1"}, "version", "1", ["version"]),
     ({"target": ""}, "target", "", ["target"]),
     ({"target": None}, "target", None, ["target"]),
@@ -303,10 +303,10 @@ def test_simulate_transfers_ownership_with_send():
                        op("touch", 1, thread=1), op("drop", 1, thread=1), op("drop", 0)))
     states = s.simulate()
     assert len(states) == len(s.ops)
-    assert states[0][0] == sched.SlotState(True, 0)
-    assert states[1][1] == sched.SlotState(True, 0)
-    assert states[2][1] == sched.SlotState(True, 1)  # after send: thread 1 holds slot 1
-    assert states[2][0] == sched.SlotState(True, 0)  # the other slot stays with thread 0
+    assert states[0][0] == sched.SlotState(True, 0, born=0)
+    assert states[1][1] == sched.SlotState(True, 0, born=1)
+    assert states[2][1] == sched.SlotState(True, 1, born=1)  # after send: thread 1 holds slot 1
+    assert states[2][0] == sched.SlotState(True, 0, born=0)  # the other slot stays with thread 0
     assert states[4][1] == sched.SlotState(False, 1)
     assert states[5][0] == sched.SlotState(False, 0)
 
@@ -321,7 +321,7 @@ def test_after_a_send_the_sender_may_not_use_the_slot():
 
 def test_a_slot_can_be_sent_back():
     s = Schedule("t", (make(0), op("send", 0, 1), op("send", 0, 0, thread=1), op("resume", 0)))
-    assert s.simulate()[-1][0] == sched.SlotState(True, 0)
+    assert s.simulate()[-1][0] == sched.SlotState(True, 0, born=0)
 
 
 def test_send_of_an_empty_slot_transfers_nothing():
@@ -334,7 +334,7 @@ def test_send_of_an_empty_slot_transfers_nothing():
 
 def test_move_and_copy_take_the_destination_for_their_thread():
     s = Schedule("t", (make(0, thread=1), op("move", 0, 3, thread=1)))
-    assert s.simulate()[-1][3] == sched.SlotState(True, 1)
+    assert s.simulate()[-1][3] == sched.SlotState(True, 1, born=1)
 
 
 # -- target checks -----------------------------------------------------------------
@@ -436,3 +436,107 @@ def test_header_words_match_the_worker():
 def test_run_errors_match_the_worker():
     native = _enum(INCLUDE / "driver.hpp", "run_error", "err_")
     assert set(native.values()) == set(worker.RUN_ERRORS)
+
+
+# -- composition ops (version 2) -----------------------------------------------------
+
+AWAIT_IT = sched.Signature("await_it", ("move",))
+WHEN_ALL = sched.Signature("when_all", ("ref", "ref"), 0, 3)
+SPAWN = sched.Signature("spawn", ("consume",))
+POLL = sched.Signature("poll", ())
+
+
+def composed() -> Schedule:
+    return Schedule("lib", (
+        make(0), make(1),
+        op("make_from", 2, 1, 2, 0, 1),      # 2 = when_all(0, 1), arg 2
+        op("make_from", 3, 0, 0, 2, -1),     # 3 = await_it(move 2)
+        op("probe", 4, 3),
+        op("call", 0, 0, 3, -1),             # spawn(3): consumed
+        op("call", 1, 0, -1, -1),            # poll()
+        op("step"),
+        op("drop", 4),
+    ), combinators=(AWAIT_IT, WHEN_ALL), custom_ops=(SPAWN, POLL))
+
+
+def test_composition_ops_round_trip_with_their_signatures():
+    s = composed()
+    data = json.loads(s.dumps())
+    assert data["version"] == 2
+    assert data["combinators"][1] == {"name": "when_all", "inputs": ["ref", "ref"], "min": 0, "max": 3}
+    assert data["ops"][3] == {"op": "make_from", "dst": 3, "combinator": 0, "arg": 0, "src": 2}
+    assert data["ops"][6] == {"op": "call", "fn": 1, "arg": 0}  # unused slots left out
+    assert data["ops"][7] == {"op": "step"}
+    assert sched.loads(s.dumps()) == s
+
+
+def test_composition_ops_encode_seven_words_with_minus_one_for_unused_slots():
+    enc = composed().encode()
+    body = [enc[5 + 7 * i: 12 + 7 * i] for i in range(len(composed().ops))]
+    assert body[2] == [OPS["make_from"].code, 0, 2, 1, 2, 0, 1]
+    assert body[3] == [OPS["make_from"].code, 0, 3, 0, 0, 2, -1]
+    assert body[6] == [OPS["call"].code, 0, 1, 0, -1, -1, 0]
+    assert body[7] == [OPS["step"].code, 0, 0, 0, 0, 0, 0]
+
+
+def test_simulate_tracks_consumed_inputs_and_probe_slots():
+    after = composed().simulate()
+    assert after[3][3].live and after[3][2].live  # move leaves a moved-from object
+    assert after[4][4].probe and not after[4][4].live
+    assert not after[5][3].live  # spawn consumed it
+    assert not after[8][4].probe
+
+
+def test_render_names_combinators_and_custom_ops():
+    lines = composed().render()
+    assert lines[2] == "make_from(2 = when_all(0, 1, arg=2))"
+    assert lines[3] == "make_from(3 = await_it(2))"
+    assert lines[5] == "spawn(3)"
+    assert lines[6] == "poll()"
+    assert lines[4] == "probe(4, 3)"
+
+
+def test_version_1_file_still_loads_and_rejects_version_2_ops():
+    old = {"format": "stresscoro-schedule", "version": 1, "target": "task",
+           "ops": [{"op": "make", "slot": 0}, {"op": "await", "slot": 0}]}
+    assert sched.from_json(old).ops == (make(0), op("await", 0))
+    old["ops"].append({"op": "step"})
+    e = _invalid(old)
+    _names(e, 2, "op", "step")
+    assert "version 2" in str(e)
+
+
+def test_every_stored_schedule_loads_version_1_files_included():
+    files = sorted((Path(__file__).parent / "schedules").glob("*.json"))
+    versions = {json.loads(f.read_text())["version"] for f in files}
+    assert versions == {1, 2}
+    for f in files:
+        sched.load(str(f))
+
+
+@pytest.mark.parametrize("bad, field, words", [
+    (op("make_from", 2, 5, 0, 0, -1), "combinator", ["declares 2 combinators"]),
+    (op("make_from", 2, 1, 0, 0, -1), "inputs", ["when_all takes 2 slot(s)"]),
+    (op("make_from", 0, 0, 0, 0, -1), "dst", ["destination is also an input"]),
+    (op("call", 0, 0, -1, -1), "inputs", ["spawn takes 1 slot(s)"]),
+    (op("call", 7, 0, -1, -1), "fn", ["declares 2 custom ops"]),
+])
+def test_malformed_composition_ops_name_the_op(bad, field, words):
+    with pytest.raises(InvalidSchedule) as info:
+        Schedule("lib", (make(0), make(1), bad), combinators=(AWAIT_IT, WHEN_ALL),
+                 custom_ops=(SPAWN, POLL))
+    assert info.value.index == 2 and info.value.field == field
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_check_target_rejects_a_signature_the_target_does_not_have():
+    s = composed()
+    caps = set(OPS)
+    target_comb = [c.to_json() for c in (AWAIT_IT, WHEN_ALL)]
+    target_ops = [c.to_json() for c in (SPAWN, POLL)]
+    s.check_target(caps, [{"name": "v", "min": 0, "max": 9}], target_comb, target_ops)
+    changed = [dict(d) for d in target_comb]
+    changed[0]["inputs"] = ["copy"]
+    with pytest.raises(InvalidSchedule, match="not the target's"):
+        s.check_target(caps, [{"name": "v", "min": 0, "max": 9}], changed, target_ops)

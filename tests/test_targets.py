@@ -21,6 +21,12 @@ SEEDED = {
     "dangling-view-task": ("asan", 1),
     "nested-chain-task": ("asan", 1),
     "relaxed-shared-task": ("tsan", 5),
+    # Composition classes (issue 8).
+    "overwritten-awaiter-task": ("asan", 3),
+    "eager-frees-task": ("asan", 1),
+    "dangling-when-all-task": ("asan", 4),
+    "inline-resume-when-all-task": ("asan", 4),
+    "move-assign-leak-task": ("asan", 1),
 }
 
 
@@ -37,7 +43,8 @@ def test_every_bug_class_has_a_seeded_target_with_a_schedule_here():
 def test_minimal_schedule_finds_the_seeded_bug(sessions, name):
     target = targets.get(name)
     sanitizer, op_index = SEEDED[name]
-    s = sched.load(str(SCHEDULES / f"{name}.json"))
+    path = SCHEDULES / f"{name}.json"
+    s = sched.load(str(path))
     outcome = sessions(name, sanitizer).run(s)
     assert outcome.primary is not None, f"{name}: no finding"
     assert outcome.primary.kind == target.expected
@@ -69,8 +76,24 @@ def _generator(name):
         make(2, 0, 0), op("resume", 2), op("drop", 0)))
 
 
+def _composed(name):
+    """The shapes of the seeded composition schedules, plus pauses, moves and awaits,
+    with ops available before make_from."""
+    return Schedule(name, (
+        make(0, 0, 1), make(1, 1, 2), op("resume", 1), op("await", 1), op("resume", 1),
+        op("resume", 1), make(2, 1, 1), op("move", 2, 3), op("move_assign", 3, 0),
+        op("await", 0), make(4, 0, 5), op("swap", 4, 1), op("drop", 4), op("resume", 0),
+        make(5, 1, 3), op("await", 5), op("drop", 5)))
+
+
 CLEAN = {
     "task": [_task_like("task", 2, awaitable=True)],
+    "compose-task": [_composed("compose-task")],
+    "eager-task": [_composed("eager-task")],
+    "shared-awaitable": [_composed("shared-awaitable"), Schedule("shared-awaitable", (
+        make(0, 1, 2), op("copy", 0, 1), op("await", 0), op("await", 1), op("copy", 1, 2),
+        op("resume", 2), op("copy_assign", 0, 0), op("swap", 1, 2), op("drop", 0),
+        op("resume", 1), op("resume", 1), op("move_assign", 1, 2), op("await", 2)))],
     "chain-task": [_task_like("chain-task", awaitable=True),
                    Schedule("chain-task", (make(0, 0, 20000), op("resume", 0))),
                    Schedule("chain-task", (make(0, 0, 5000), make(1, 0, 3), op("await", 0)))],

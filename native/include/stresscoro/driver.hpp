@@ -8,10 +8,17 @@
 // - The header of the shared area always names the op in flight, so a crash can be
 //   attributed to an op by the parent.
 // - After the last op every live slot is dropped by the thread that holds it (threads
-//   in order, slots ascending), then allocation accounting reports what is left.
+//   in order; each thread's slots newest first, by the op that constructed them), then
+//   allocation accounting reports what is left.
+//
+// - A slot holds nothing, an object, or a probe (a synthetic awaiting coroutine made
+//   by `probe`, freed when the slot is dropped). Around the schedule the adapter's
+//   begin() and end() run on the calling thread; its run_pending() runs at the start
+//   of the end-of-schedule turns, before any drop, and then probes whose child
+//   finished without resuming them are reported (continuation lost).
 //
 // The encoded schedule (stresscoro/schedule.py writes it):
-//     magic, version, slots, threads, ops, then per op: code, thread, x, y, z
+//     magic, version, slots, threads, ops, then per op: code, thread, a, b, c, d, e
 #ifndef STRESSCORO_DRIVER_HPP_INCLUDED
 #define STRESSCORO_DRIVER_HPP_INCLUDED
 
@@ -58,12 +65,17 @@ enum op_code : int {
     op_drop = 8,         // slot
     op_send = 9,         // slot, thread
     op_touch = 10,       // slot
-    op_await = 11,       // slot: a probe awaits the object
-    op_code_count = 12,
+    op_await = 11,       // slot: a probe awaits the object (probe never freed)
+    op_make_from = 12,   // dst, combinator, arg, src, src2 (-1: none)
+    op_call = 13,        // custom op, arg, x (-1: none), y (-1: none)
+    op_step = 14,        // the adapter's step()
+    op_probe = 15,       // dst, src: a probe living in dst awaits src
+    op_code_count = 16,
 };
 
 inline constexpr int schedule_magic = 0x5343;
-inline constexpr int schedule_version = 1;
+inline constexpr int schedule_version = 2;
+inline constexpr int op_words = 7;
 inline constexpr int max_slots = 16;
 inline constexpr int max_threads = 8;
 inline constexpr int max_ops = 4096;
@@ -120,6 +132,8 @@ class driver {
         // Harness bookkeeping is atomic so that a schedule that breaks thread
         // ownership is blamed on the target's own accesses, never on ours.
         std::atomic<bool> m_live{false};
+        probe_frame* m_probe = nullptr;  // a slot holds an object or a probe, never both
+        int m_born = 0;  // the op that constructed what it holds: end drops go newest first
         object& get() noexcept { return *std::launder(reinterpret_cast<object*>(m_bytes)); }
     };
 
@@ -158,12 +172,25 @@ public:
     static constexpr bool can_move = std::is_move_constructible_v<object>;
     static constexpr bool can_move_assign = std::is_move_assignable_v<object>;
     static constexpr bool can_swap = std::is_swappable_v<object>;
+    static constexpr bool await_rvalue = !detail::rules_of<A>().await_lvalue;
+    /// The probe can `co_await` the object: asked for (`awaitable = true`, then it must
+    /// compile), or undeclared and it compiles; never when `awaitable = false`.
     static constexpr bool can_await = [] {
         if constexpr (detail::declares_awaitable<A>) {
-            return lvalue_awaitable<object>;
-        } else {
+            return true;
+        } else if constexpr (detail::declares_not_awaitable<A>) {
             return false;
+        } else {
+            return awaitable_from<object, std::coroutine_handle<>, await_rvalue>;
         }
+    }();
+    /// The object looks awaitable (an operator co_await or await_ready) but a probe
+    /// cannot await it: the Python side says why, once.
+    static constexpr bool await_left_out = !can_await && !detail::declares_not_awaitable<A> && [] {
+        return requires(object& o) { o.operator co_await(); } ||
+               requires(object& o) { operator co_await(o); } ||
+               requires(object& o) { std::move(o).operator co_await(); } ||
+               requires(object& o) { o.await_ready(); };
     }();
 
     /// Bit i set when op code i can run on this target.
@@ -176,7 +203,10 @@ public:
         if (can_swap) caps |= 1 << op_swap;
         if (detail::has_resume<A>) caps |= 1 << op_resume;
         if (detail::has_touch<A>) caps |= 1 << op_touch;
-        if (can_await) caps |= 1 << op_await;
+        if (can_await) caps |= (1 << op_await) | (1 << op_probe);
+        if (detail::has_combinators<A>) caps |= 1 << op_make_from;
+        if (detail::has_custom_ops<A>) caps |= 1 << op_call;
+        if (detail::has_step<A>) caps |= 1 << op_step;
         return caps;
     }
 
@@ -195,15 +225,45 @@ public:
             s += ", \"has_use_count\": ";
             s += detail::has_use_count<A> ? "true" : "false";
             constexpr rules r = detail::rules_of<A>();
-            s += ", \"rules\": {\"moves_across_threads\": ";
-            s += r.moves_across_threads ? "true" : "false";
-            s += ", \"copies_dropped_across_threads\": ";
-            s += r.copies_dropped_across_threads ? "true" : "false";
-            s += ", \"resume_finished\": ";
-            s += r.resume_finished ? "true" : "false";
-            s += ", \"resume_from_any_thread\": ";
-            s += r.resume_from_any_thread ? "true" : "false";
+            const std::pair<const char*, bool> flags[] = {
+                {"moves_across_threads", r.moves_across_threads},
+                {"copies_dropped_across_threads", r.copies_dropped_across_threads},
+                {"resume_finished", r.resume_finished},
+                {"resume_from_any_thread", r.resume_from_any_thread},
+                {"use_after_move", r.use_after_move},
+                {"self_copy_assign", r.self_copy_assign},
+                {"self_move_assign", r.self_move_assign},
+                {"self_swap", r.self_swap},
+                {"await_twice", r.await_twice},
+                {"await_lvalue", r.await_lvalue},
+            };
+            s += ", \"rules\": {";
+            const char* comma = "";
+            for (const auto& [name, value] : flags) {
+                s += comma;
+                s += "\"" + std::string(name) + "\": " + (value ? "true" : "false");
+                comma = ", ";
+            }
             s += "}";
+            if constexpr (detail::has_combinators<A>) {
+                s += ", \"combinators\": " + signatures(A::combinators);
+            }
+            if constexpr (detail::has_custom_ops<A>) {
+                s += ", \"custom_ops\": " + signatures(A::ops);
+            }
+            s += ", \"lifecycle\": [";
+            const char* sep = "";
+            if (detail::has_begin<A>) { s += sep; s += "\"begin\""; sep = ", "; }
+            if (detail::has_step<A>) { s += sep; s += "\"step\""; sep = ", "; }
+            if (detail::has_run_pending<A>) { s += sep; s += "\"run_pending\""; sep = ", "; }
+            if (detail::has_end<A>) { s += sep; s += "\"end\""; }
+            s += "]";
+            s += ", \"await\": \"";
+            s += detail::declares_awaitable<A> ? "declared"
+                 : can_await                   ? "detected"
+                 : await_left_out              ? "left-out"
+                                               : "none";
+            s += "\"";
             s += ", \"own_allocator\": ";
             s += detail::own_allocator ? "true" : "false";
             s += ", \"compiler\": \"" __VERSION__ "\"}";
@@ -219,20 +279,12 @@ public:
         }
         const int n_slots = ops[2], n_threads = ops[3], n_ops = ops[4];
         if (n_slots < 1 || n_slots > max_slots || n_threads < 1 || n_threads > max_threads ||
-            n_ops < 0 || n_ops > max_ops || n_ints != 5 + 5 * n_ops) {
+            n_ops < 0 || n_ops > max_ops || n_ints != 5 + op_words * n_ops) {
             return err_bad_header;
         }
         const int caps = capabilities();
         for (int i = 0; i < n_ops; ++i) {
-            const int* op = ops + 5 + 5 * i;
-            if (op[0] <= 0 || op[0] >= op_code_count || !(caps & (1 << op[0])) || op[1] < 0 ||
-                op[1] >= n_threads || op[2] < 0 || op[2] >= n_slots) {
-                return err_bad_op;
-            }
-            const bool two_slots = op[0] >= op_copy && op[0] <= op_swap;
-            if (two_slots && (op[3] < 0 || op[3] >= n_slots)) return err_bad_op;
-            if (op[0] == op_send && (op[3] < 0 || op[3] >= n_threads)) return err_bad_op;
-            if (op[0] == op_make && (op[3] < 0 || op[3] >= factory_count())) return err_bad_op;
+            if (!valid_op(ops + 5 + op_words * i, caps, n_slots, n_threads)) return err_bad_op;
         }
 
         detail::g_shared = shared;
@@ -252,7 +304,11 @@ public:
         detail::quiet_store(s_run.m_ready, 0);
         detail::quiet_store(s_run.m_go, 0);
         s_probe_count.store(0, std::memory_order_relaxed);
-        for (int s = 0; s < max_slots; ++s) s_slots[s].m_live.store(false, std::memory_order_relaxed);
+        for (int s = 0; s < max_slots; ++s) {
+            s_slots[s].m_live.store(false, std::memory_order_relaxed);
+            s_slots[s].m_probe = nullptr;
+        }
+        if constexpr (detail::has_begin<A>) A::begin();
         for (int t = 0; t < max_threads; ++t) {
             s_ctx[t].m_index = t;
             s_ctx[t].m_tid.store(0, std::memory_order_relaxed);
@@ -286,6 +342,15 @@ public:
         }
         detail::quiet_store(s_run.m_go, 1);
         for (int t = 0; t < n_threads; ++t) pthread_join(threads[t], nullptr);
+        if constexpr (detail::has_end<A>) {
+            // Memory the library caches until end() and releases there is not a leak;
+            // end()'s own allocations are not counted.
+            try {
+                A::end();
+            } catch (...) {
+                detail::log_event(ev_exception, n_ops, 0, -1);
+            }
+        }
 
         const int probes = s_probe_count.load(std::memory_order_relaxed);
         for (int p = 0; p < probes; ++p) {
@@ -305,6 +370,88 @@ private:
         return static_cast<int>(sizeof(A::factories) / sizeof(A::factories[0]));
     }
 
+    template <class Sig, std::size_t N>
+    static std::string signatures(const Sig (&list)[N]) {
+        std::string s = "[";
+        for (std::size_t i = 0; i < N; ++i) {
+            if (i) s += ", ";
+            s += "{\"name\": \"" + std::string(list[i].name) + "\", \"inputs\": [";
+            const char* sep = "";
+            for (pass p : list[i].in) {
+                if (p == pass::none) continue;
+                s += sep;
+                s += p == pass::copy ? "\"copy\"" : p == pass::move ? "\"move\""
+                     : p == pass::ref ? "\"ref\"" : "\"consume\"";
+                sep = ", ";
+            }
+            s += "], \"min\": " + std::to_string(list[i].arg_min) +
+                 ", \"max\": " + std::to_string(list[i].arg_max) + "}";
+        }
+        return s + "]";
+    }
+
+    template <class Sig, std::size_t N>
+    static constexpr int input_count(const Sig (&list)[N], int which) noexcept {
+        int n = 0;
+        for (pass p : list[which].in) n += p != pass::none;
+        return n;
+    }
+
+    static constexpr int combinator_count() noexcept {
+        if constexpr (detail::has_combinators<A>) {
+            return static_cast<int>(std::size(A::combinators));
+        } else {
+            return 0;
+        }
+    }
+
+    static constexpr int custom_op_count() noexcept {
+        if constexpr (detail::has_custom_ops<A>) {
+            return static_cast<int>(std::size(A::ops));
+        } else {
+            return 0;
+        }
+    }
+
+    /// The number of input slots of combinator (make_from) or custom op (call) `which`.
+    static int inputs_of(int code, int which) noexcept {
+        if constexpr (detail::has_combinators<A>) {
+            if (code == op_make_from) return input_count(A::combinators, which);
+        }
+        if constexpr (detail::has_custom_ops<A>) {
+            if (code == op_call) return input_count(A::ops, which);
+        }
+        return 0;
+    }
+
+    static bool valid_op(const int* op, int caps, int n_slots, int n_threads) noexcept {
+        const int code = op[0];
+        if (code <= 0 || code >= op_code_count || !(caps & (1 << code)) || op[1] < 0 ||
+            op[1] >= n_threads) {
+            return false;
+        }
+        auto slot_ok = [&](int v) { return v >= 0 && v < n_slots; };
+        switch (code) {
+            case op_step: return true;
+            case op_make: return slot_ok(op[2]) && op[3] >= 0 && op[3] < factory_count();
+            case op_send: return slot_ok(op[2]) && op[3] >= 0 && op[3] < n_threads;
+            case op_copy: case op_copy_assign: case op_move: case op_move_assign: case op_swap:
+            case op_probe:
+                return slot_ok(op[2]) && slot_ok(op[3]);
+            case op_make_from: {
+                if (!slot_ok(op[2]) || op[3] < 0 || op[3] >= combinator_count()) return false;
+                const int n = inputs_of(code, op[3]);
+                return (n < 1 || slot_ok(op[5])) && (n < 2 ? op[6] == -1 : slot_ok(op[6]));
+            }
+            case op_call: {
+                if (op[2] < 0 || op[2] >= custom_op_count()) return false;
+                const int n = inputs_of(code, op[2]);
+                return (n < 1 ? op[4] == -1 : slot_ok(op[4])) && (n < 2 ? op[5] == -1 : slot_ok(op[5]));
+            }
+            default: return slot_ok(op[2]);
+        }
+    }
+
     static void* thread_main(void* arg) {
         thread_ctx& ctx = *static_cast<thread_ctx*>(arg);
         ctx.m_tid.store(static_cast<long long>(syscall(SYS_gettid)), std::memory_order_relaxed);
@@ -315,15 +462,16 @@ private:
         for (;;) {
             int turn = detail::quiet_load(s_run.m_turn);
             if (turn >= last_turn) break;
-            const int owner = turn < n_ops ? s_run.m_ops[5 * turn + 1] : turn - n_ops;
+            const int owner = turn < n_ops ? s_run.m_ops[op_words * turn + 1] : turn - n_ops;
             if (owner != ctx.m_index) {
                 detail::spin_pause();
                 continue;
             }
             collect_mail(ctx);  // a send to oneself is legal, if pointless
             if (turn < n_ops) {
-                run_op(ctx, turn, s_run.m_ops + 5 * turn);
+                run_op(ctx, turn, s_run.m_ops + op_words * turn);
             } else {
+                if (turn == n_ops) finish_pending(ctx, n_ops);
                 drop_remaining(ctx, n_ops);
             }
             detail::quiet_store(s_run.m_turn, turn + 1);
@@ -358,19 +506,31 @@ private:
         s_slots[s].m_live.store(false, std::memory_order_relaxed);
     }
 
+    /// Empty slot s: destroy its object, or free its probe (logging what the probe saw).
+    static void clear(int s) {
+        if (live(s)) destroy(s);
+        if (probe_frame* p = s_slots[s].m_probe) {
+            s_slots[s].m_probe = nullptr;
+            detail::log_event(ev_probe, p->m_op, 0, p->m_id, p->m_resumes, p->m_destroys,
+                              p->m_first_resume_op);
+            free_probe(p);
+        }
+    }
+
     template <class F>
     static void construct(int s, F&& make) {
         ::new (static_cast<void*>(s_slots[s].m_bytes)) object(make());
         s_slots[s].m_live.store(true, std::memory_order_relaxed);
+        s_slots[s].m_born = detail::word(hw_op_in_flight);
     }
 
     static void run_op(thread_ctx& ctx, int index, const int* op) {
-        const int code = op[0], thread = op[1], x = op[2], y = op[3], z = op[4];
+        const int code = op[0], thread = op[1];
         begin(index, thread);
         try {
-            apply(ctx, index, code, thread, x, y, z);
+            apply(ctx, index, code, thread, op + 2);
         } catch (...) {
-            detail::log_event(ev_exception, index, thread, x);
+            detail::log_event(ev_exception, index, thread, op[2]);
         }
         log_states(index, thread);
         end(index, thread);
@@ -380,8 +540,9 @@ private:
     // shows which op made an access (the oracle reads "do_touch" as a touch op).
 #define STRESSCORO_OP_FRAME __attribute__((noinline))
 
-    static void apply(thread_ctx& ctx, int index, int code, int thread, int x, int y, int z) {
+    static void apply(thread_ctx& ctx, int index, int code, int thread, const int* args) {
         const op_ctx c{ctx, index, thread};
+        const int x = args[0], y = args[1], z = args[2];
         switch (code) {
             case op_make: return do_make(c, x, y, z);
             case op_copy: return do_copy(c, x, y);
@@ -394,6 +555,10 @@ private:
             case op_send: return do_send(c, x, y);
             case op_touch: return do_touch(c, x);
             case op_await: return do_await(c, x);
+            case op_make_from: return do_make_from(c, x, y, z, args[3], args[4]);
+            case op_call: return do_call(c, x, y, z, args[3]);
+            case op_step: return do_step(c);
+            case op_probe: return do_probe(c, x, y);
             default: return;
         }
     }
@@ -407,7 +572,7 @@ private:
     static void skip(const op_ctx& c, int s) { detail::log_event(ev_skip, c.index, c.thread, s, 1); }
 
     STRESSCORO_OP_FRAME static void do_make(const op_ctx& c, int x, int f, int arg) {
-        if (live(x)) destroy(x);
+        clear(x);
         construct(x, [&] { return A::make(f, clamp_arg(f, arg)); });
         c.ctx.m_holds[x] = true;
     }
@@ -415,7 +580,7 @@ private:
     STRESSCORO_OP_FRAME static void do_copy(const op_ctx& c, int x, int y) {
         if constexpr (can_copy) {
             if (!live(x) || x == y) return skip(c, x);
-            if (live(y)) destroy(y);
+            clear(y);
             construct(y, [&]() -> object { return object(s_slots[x].get()); });
             c.ctx.m_holds[y] = true;
         }
@@ -431,7 +596,7 @@ private:
     STRESSCORO_OP_FRAME static void do_move(const op_ctx& c, int x, int y) {
         if constexpr (can_move) {
             if (!live(x) || x == y) return skip(c, x);
-            if (live(y)) destroy(y);
+            clear(y);
             construct(y, [&]() -> object { return object(std::move(s_slots[x].get())); });
             c.ctx.m_holds[y] = true;
         }
@@ -439,7 +604,8 @@ private:
 
     STRESSCORO_OP_FRAME static void do_move_assign(const op_ctx& c, int x, int y) {
         if constexpr (can_move_assign) {
-            if (!live(x) || !live(y) || x == y) return skip(c, x);
+            if (!live(x) || !live(y)) return skip(c, x);
+            if (x == y && !detail::rules_of<A>().self_move_assign) return skip(c, x);
             s_slots[y].get() = std::move(s_slots[x].get());
         }
     }
@@ -473,12 +639,12 @@ private:
     }
 
     STRESSCORO_OP_FRAME static void do_drop(const op_ctx& c, int x) {
-        if (!live(x)) return skip(c, x);
-        destroy(x);
+        if (!live(x) && s_slots[x].m_probe == nullptr) return skip(c, x);
+        clear(x);
     }
 
     STRESSCORO_OP_FRAME static void do_send(const op_ctx& c, int x, int to) {
-        if (!live(x)) return skip(c, x);
+        if (!live(x) && s_slots[x].m_probe == nullptr) return skip(c, x);
         c.ctx.m_holds[x] = false;
         mailbox& box = s_mail[to];
         std::lock_guard<std::mutex> lock(box.m_mutex);  // the hand-off's happens-before edge
@@ -499,6 +665,76 @@ private:
         }
     }
 
+    /// The objects in slots `ins` as declared by `in`; false if one is empty.
+    static bool gather(const pass (&in)[2], const int* ins, object** out, int& n) noexcept {
+        n = 0;
+        for (int i = 0; i < 2; ++i) {
+            if (in[i] == pass::none) continue;
+            if (!live(ins[i])) return false;
+            out[n++] = &s_slots[ins[i]].get();
+        }
+        return true;
+    }
+
+    /// After a combinator or custom op: inputs it consumed leave empty slots.
+    static void release_consumed(const pass (&in)[2], const int* ins) {
+        for (int i = 0; i < 2; ++i) {
+            if (in[i] == pass::consume && live(ins[i])) destroy(ins[i]);
+        }
+    }
+
+    STRESSCORO_OP_FRAME static void do_make_from(const op_ctx& c, int dst, int which, int arg,
+                                                 int src, int src2) {
+        if constexpr (detail::has_combinators<A>) {
+            const combinator& k = A::combinators[which];
+            const int ins[2] = {src, src2};
+            object* in[2] = {nullptr, nullptr};
+            int n = 0;
+            if (!gather(k.in, ins, in, n) || dst == src || dst == src2) return skip(c, src);
+            arg = clamp(arg, k.arg_min, k.arg_max);
+            clear(dst);
+            construct(dst, [&] { return A::combine(which, arg, inputs<object>(in[0], in[1], n)); });
+            c.ctx.m_holds[dst] = true;
+            release_consumed(k.in, ins);
+        }
+    }
+
+    STRESSCORO_OP_FRAME static void do_call(const op_ctx& c, int which, int arg, int x, int y) {
+        if constexpr (detail::has_custom_ops<A>) {
+            const custom_op& k = A::ops[which];
+            const int ins[2] = {x, y};
+            object* in[2] = {nullptr, nullptr};
+            int n = 0;
+            if (!gather(k.in, ins, in, n)) return skip(c, x);
+            A::apply(which, clamp(arg, k.arg_min, k.arg_max), inputs<object>(in[0], in[1], n));
+            release_consumed(k.in, ins);
+        }
+    }
+
+    STRESSCORO_OP_FRAME static void do_step(const op_ctx&) {
+        if constexpr (detail::has_step<A>) A::step();
+    }
+
+    STRESSCORO_OP_FRAME static void do_probe(const op_ctx& c, int dst, int src) {
+        if constexpr (can_await) {
+            if (!live(src) || dst == src) return skip(c, src);
+            clear(dst);
+            void* child = nullptr;
+            if constexpr (detail::has_handle<A>) {
+                detail::harness_reads quiet;
+                child = A::handle(s_slots[src].get()).address();
+            }
+            const int id = s_probe_count.fetch_add(1, std::memory_order_relaxed);
+            probe_frame* p = await_in_new_probe<await_rvalue>(s_slots[src].get(), id, c.index);
+            p->m_child = child;
+            s_slots[dst].m_probe = p;
+            s_slots[dst].m_born = c.index;
+            c.ctx.m_holds[dst] = true;
+        }
+    }
+
+    static int clamp(int v, int lo, int hi) noexcept { return v < lo ? lo : v > hi ? hi : v; }
+
     static int clamp_arg(int f, int arg) noexcept {
         const factory& fac = A::factories[f];
         return arg < fac.arg_min ? fac.arg_min : arg > fac.arg_max ? fac.arg_max : arg;
@@ -507,7 +743,7 @@ private:
     static void await_with_probe(object& value) {
         const int id = s_probe_count.fetch_add(1, std::memory_order_relaxed);
         init_probe(s_probes[id], id);
-        await_from(value, s_probes[id]);
+        await_from<await_rvalue>(value, s_probes[id]);
     }
 
     static long long address_of(std::coroutine_handle<> h) noexcept {
@@ -557,13 +793,57 @@ private:
         }
     }
 
-    STRESSCORO_OP_FRAME static void drop_remaining(thread_ctx& ctx, int n_ops) {
-        detail::log_event(ev_end, n_ops, ctx.m_index);
-        for (int s = 0; s < s_run.m_slots; ++s) {
-            if (!ctx.m_holds[s] || !live(s)) continue;
+    /// The first end-of-schedule turn: the library runs what it has ready, then each
+    /// probe whose child finished but that was never resumed is a lost continuation
+    /// (checked only where handle() names the child's frame and a live slot owns it,
+    /// so the driver never reads a freed frame).
+    STRESSCORO_OP_FRAME static void finish_pending(thread_ctx& ctx, int n_ops) {
+        if constexpr (detail::has_run_pending<A>) {
             begin(n_ops, ctx.m_index);
             try {
-                destroy(s);
+                A::run_pending();
+            } catch (...) {
+                detail::log_event(ev_exception, n_ops, ctx.m_index, -1);
+            }
+            end(n_ops, ctx.m_index);
+        }
+        if constexpr (detail::has_handle<A>) {
+            detail::harness_reads quiet;
+            for (int s = 0; s < s_run.m_slots; ++s) {
+                const probe_frame* p = s_slots[s].m_probe;
+                if (p == nullptr || p->m_resumes > 0 || p->m_child == nullptr) continue;
+                for (int o = 0; o < s_run.m_slots; ++o) {
+                    if (!live(o)) continue;
+                    std::coroutine_handle<> h = A::handle(s_slots[o].get());
+                    if (h && h.address() == p->m_child && frame_state(h) == 1) {
+                        detail::log_event(ev_lost, p->m_op, ctx.m_index, s, address_of(h));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drop what this thread holds, newest first (by the op that constructed each slot's
+    /// content, ties by slot number), as C++ destroys locals: an object that refers to
+    /// another (a combinator's lvalue input, a probe's awaited object) goes before it.
+    STRESSCORO_OP_FRAME static void drop_remaining(thread_ctx& ctx, int n_ops) {
+        detail::log_event(ev_end, n_ops, ctx.m_index);
+        int order[max_slots];
+        int n = 0;
+        for (int s = 0; s < s_run.m_slots; ++s) {
+            if (ctx.m_holds[s] && (live(s) || s_slots[s].m_probe != nullptr)) order[n++] = s;
+        }
+        for (int i = 1; i < n; ++i) {  // insertion sort: born descending, slot ascending
+            for (int j = i; j > 0 && s_slots[order[j]].m_born > s_slots[order[j - 1]].m_born; --j) {
+                std::swap(order[j], order[j - 1]);
+            }
+        }
+        for (int k = 0; k < n; ++k) {
+            const int s = order[k];
+            begin(n_ops, ctx.m_index);
+            try {
+                clear(s);
             } catch (...) {
                 detail::log_event(ev_exception, n_ops, ctx.m_index, s);
             }

@@ -10,6 +10,8 @@
 #ifndef STRESSCORO_PROBE_HPP_INCLUDED
 #define STRESSCORO_PROBE_HPP_INCLUDED
 
+#include <stresscoro/adapter.hpp>
+
 #include <concepts>
 #include <coroutine>
 #include <type_traits>
@@ -24,6 +26,9 @@ struct probe_frame {
     int m_resumes = 0;
     int m_destroys = 0;
     int m_first_resume_op = -1;
+    int m_op = -1;                            // the op that made it (probes living in slots)
+    void* m_child = nullptr;                  // the awaited frame, where the adapter names it
+    void (*m_free)(probe_frame*) = nullptr;   // frees a probe living in a slot
 
     /// The handle a library sees; valid as long as this probe lives.
     std::coroutine_handle<> handle() noexcept {
@@ -49,33 +54,19 @@ inline void init_probe(probe_frame& p, int id) noexcept {
     p.m_resumes = 0;
     p.m_destroys = 0;
     p.m_first_resume_op = -1;
+    p.m_op = -1;
+    p.m_child = nullptr;
+    p.m_free = nullptr;
 }
 
-namespace detail {
 template <class T>
-decltype(auto) awaiter_of(T& value) {
-    if constexpr (requires { value.operator co_await(); }) {
-        return value.operator co_await();
-    } else if constexpr (requires { operator co_await(value); }) {
-        return operator co_await(value);
-    } else if constexpr (requires { std::move(value).operator co_await(); }) {
-        return std::move(value).operator co_await();
-    } else {
-        return (value);
-    }
-}
-}  // namespace detail
-
-template <class T>
-concept lvalue_awaitable = requires(T& value) {
-    { detail::awaiter_of(value).await_ready() } -> std::convertible_to<bool>;
-};
+concept lvalue_awaitable = awaitable_from<T, std::coroutine_handle<>, false>;
 
 /// `co_await value` from `probe`: exactly what an awaiting coroutine does, with the
 /// probe recording whether and how often the library resumes it.
-template <lvalue_awaitable T>
+template <bool Rvalue = false, class T>
 void await_from(T& value, probe_frame& probe) {
-    decltype(auto) aw = detail::awaiter_of(value);
+    decltype(auto) aw = detail::awaiter_of<Rvalue>(value);
     if (!aw.await_ready()) {
         using result = decltype(aw.await_suspend(probe.handle()));
         if constexpr (std::is_void_v<result>) {
@@ -90,6 +81,64 @@ void await_from(T& value, probe_frame& probe) {
     }
     if (probe.m_resumes > 0) static_cast<void>(aw.await_resume());
 }
+
+/// A probe that lives in a slot: the frame and, like a real suspended coroutine's
+/// frame, the awaiter it is suspended on. The awaiter lives until the probe is freed
+/// (an awaiter's destructor may take the continuation back); on its first resume the
+/// probe calls await_resume, as the awaiting coroutine would.
+template <class Aw>
+struct held_probe {
+    probe_frame m_frame;  // first: the handle is the address of the whole
+    Aw m_aw;
+};
+
+namespace detail {
+template <class Aw>
+void held_probe_resume(probe_frame* p) noexcept {
+    probe_resume(p);
+    if (p->m_resumes == 1) {
+        try {
+            static_cast<void>(reinterpret_cast<held_probe<Aw>*>(p)->m_aw.await_resume());
+        } catch (...) {
+        }
+    }
+}
+template <class Aw>
+void held_probe_free(probe_frame* p) noexcept {
+    delete reinterpret_cast<held_probe<Aw>*>(p);
+}
+}  // namespace detail
+
+/// A new probe, living on the heap until `free_probe`, suspended on `co_await value`
+/// the way a coroutine is: if await_ready says so or await_suspend declines, the probe
+/// is resumed at once.
+template <bool Rvalue = false, class T>
+probe_frame* await_in_new_probe(T& value, int id, int op) {
+    using aw_type = decltype(detail::awaiter_of<Rvalue>(value));
+    auto* held = new held_probe<aw_type>{probe_frame{}, detail::awaiter_of<Rvalue>(value)};
+    probe_frame& probe = held->m_frame;
+    init_probe(probe, id);
+    probe.m_resume = &detail::held_probe_resume<aw_type>;
+    probe.m_free = &detail::held_probe_free<aw_type>;
+    probe.m_op = op;
+    auto& aw = held->m_aw;
+    if (!aw.await_ready()) {
+        using result = decltype(aw.await_suspend(probe.handle()));
+        if constexpr (std::is_void_v<result>) {
+            aw.await_suspend(probe.handle());
+        } else if constexpr (std::is_same_v<result, bool>) {
+            if (!aw.await_suspend(probe.handle())) probe.m_resume(&probe);
+        } else {
+            aw.await_suspend(probe.handle()).resume();
+        }
+    } else {
+        probe.m_resume(&probe);
+    }
+    return &probe;
+}
+
+/// Free a probe made by await_in_new_probe (its awaiter's destructor runs).
+inline void free_probe(probe_frame* p) noexcept { p->m_free(p); }
 
 }  // namespace stresscoro
 

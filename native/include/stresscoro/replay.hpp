@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <coroutine>
 #include <functional>
 #include <mutex>
 #include <new>
@@ -50,11 +51,88 @@ public:
         }
     }
     T& operator*() noexcept { return *std::launder(reinterpret_cast<T*>(m_bytes)); }
+    T* get() noexcept { return m_live ? &**this : nullptr; }
+    bool live() const noexcept { return m_live; }
 
 private:
     alignas(T) unsigned char m_bytes[sizeof(T)];
     bool m_live = false;
 };
+
+/// Where a reproducer's continuation checks report: the first broken invariant, in
+/// the words of stresscoro's findings, printed as "stresscoro invariant: <name>".
+inline int& broken_invariants() {
+    static int count = 0;
+    return count;
+}
+inline void report_invariant(const char* name, const char* detail) {
+    std::fprintf(stderr, "stresscoro invariant: %s (%s)\n", name, detail);
+    ++broken_invariants();
+}
+
+/// A slot holding a probe: a synthetic awaiting coroutine, freed by reset(), as the
+/// driver's `probe` op keeps one. On reset it checks what the probe saw.
+template <class A>
+class probe_slot {
+public:
+    probe_slot() noexcept = default;
+    probe_slot(const probe_slot&) = delete;
+    probe_slot& operator=(const probe_slot&) = delete;
+    ~probe_slot() { reset(); }
+
+    void await_on(typename A::object& value, int id) {
+        reset();
+        void* child = nullptr;
+        if constexpr (stresscoro::detail::has_handle<A>) child = A::handle(value).address();
+        constexpr bool rvalue = !stresscoro::detail::rules_of<A>().await_lvalue;
+        m_probe = await_in_new_probe<rvalue>(value, id, id);
+        m_probe->m_child = child;
+    }
+    void reset() {
+        if (m_probe == nullptr) return;
+        check_counts();
+        free_probe(std::exchange(m_probe, nullptr));
+    }
+    const probe_frame* get() const noexcept { return m_probe; }
+
+private:
+    void check_counts() const {
+        if (m_probe->m_resumes > 1) report_invariant("continuation-resumed-twice", "a probe was resumed more than once");
+        if (m_probe->m_destroys > 0) report_invariant("probe-destroyed", "the library destroyed a probe it does not own");
+    }
+    probe_frame* m_probe = nullptr;
+};
+
+/// The end-of-schedule continuation check: a probe never resumed whose awaited object
+/// (still owned by a live slot) finished lost its continuation.
+template <class A, class... Slots>
+void check_lost(const probe_frame* probe, Slots&... objects) {
+    if constexpr (stresscoro::detail::has_handle<A>) {
+        if (probe == nullptr || probe->m_resumes > 0 || probe->m_child == nullptr) return;
+        bool lost = false;
+        auto look = [&](auto& s) {
+            if (!s.live() || lost) return;
+            std::coroutine_handle<> h = A::handle(*s);
+            lost = h && h.address() == probe->m_child && h.done();
+        };
+        (look(objects), ...);
+        if (lost) report_invariant("continuation-lost", "the awaited object finished, the probe was never resumed");
+    }
+}
+
+/// The adapter's lifecycle hooks, where it declares them.
+template <class A>
+void begin() {
+    if constexpr (stresscoro::detail::has_begin<A>) A::begin();
+}
+template <class A>
+void run_pending() {
+    if constexpr (stresscoro::detail::has_run_pending<A>) A::run_pending();
+}
+template <class A>
+void end() {
+    if constexpr (stresscoro::detail::has_end<A>) A::end();
+}
 
 /// Run `body` on a fresh thread whose stack is the adapter's stack_bytes, and wait.
 template <class A, class F>

@@ -48,6 +48,7 @@ enum event_kind : int {
     ev_exception = 10,   // an adapter call threw; a=slot
     ev_op_done = 11,     // the op finished
     ev_thread = 12,      // after the run: a=OS thread id of schedule thread `thread`
+    ev_lost = 13,        // op=the probe's op, a=probe slot b=child frame: finished, never resumed
 };
 
 namespace detail {
