@@ -10,8 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-EXIT_BROKEN_PIPE = 141  # what a shell reports for a command killed by SIGPIPE
+from .report import EXIT_BROKEN_PIPE, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED
 
 
 class ScheduleFileError(Exception):
@@ -57,6 +56,7 @@ DEFAULT_SCHEDULES = 1_000_000
 MAX_JOBS = 64
 TIMEOUT_RANGE_S = (0.1, 86_400.0)
 MEMORY_RANGE_MB = (64, 1 << 20)
+BUDGET_RANGE_S = (1.0, 30 * 86_400.0)
 MAX_REPORT_BYTES = 64 << 20
 
 
@@ -108,6 +108,13 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--tsan-fence-annotations", action="store_true",
                         help="build with STRESSCORO_TSAN_FENCE_ANNOTATIONS so TSan can check a "
                              "target that annotates its fences (see stresscoro/tsan_fence.hpp)")
+        sp.add_argument("--time-budget", type=_ranged(float, *BUDGET_RANGE_S, " seconds"), default=None,
+                       metavar="SECONDS",
+                       help="end each campaign within SECONDS, reports included, with what it "
+                            "found so far (default: no limit; the example count decides)")
+        sp.add_argument("--sarif", metavar="PATH", help="write the findings as SARIF 2.1.0 to PATH")
+        sp.add_argument("--markdown", metavar="PATH",
+                       help="write a markdown summary to PATH (for a CI job summary)")
         sp.add_argument("--schedules", type=_ranged(int, 1, MAX_SCHEDULES), default=None,
                         metavar="N", help="native engine: schedules per campaign (default "
                         f"{DEFAULT_SCHEDULES:,})")
@@ -236,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print("stresscoro: interrupted; workers stopped", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - every known failure becomes exit 2 below
         return _usage_error(e)
 
@@ -551,7 +558,7 @@ def _print_candidate(say, cand, label: str) -> None:
 def _fuzz(args) -> int:
     from .fuzz import run_suite
 
-    return run_suite(args)
+    return run_suite(args, [adapter_target(args)] if args.adapter else [])
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -10,11 +11,12 @@ import time
 from . import supervise
 from . import targets as targets_mod
 from .build import BuildError
-from .cli import DEFAULT_SCHEDULES, EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, adapter_target
+from .cli import DEFAULT_SCHEDULES
 from .export import InvalidFuzzerInput, decode_settings, fuzzer_input_file
-from .outputs import check_dir, check_file, write_json
+from .outputs import check_dir, check_file, write_json, write_text_atomically
 from .pool import JobPool
-from .runner import CampaignResult, broken_rule, run_campaign
+from .report import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, finding_lines, markdown, sarif
+from .runner import CampaignResult, run_campaign
 from .worker import WorkerError
 
 
@@ -75,17 +77,17 @@ def _from_fuzzer_input(job: Job, options: dict) -> CampaignResult:
                             progress=_progress)
 
 
-def run_suite(args) -> int:
+def run_suite(args, extra_targets: list[targets_mod.Target] = ()) -> int:
     """Every (target, sanitizer) campaign, in-process or in a pool of `--jobs` processes.
+    `args` as cli.py parses them; `extra_targets` are the user's adapters (cli.py reads
+    the options that describe them).
 
     Outputs are checked before the first campaign. The JSON file is rewritten (atomically)
     after every campaign, so an interrupted run keeps every finished one. The first
     SIGINT/SIGTERM stops starting campaigns and abandons the running ones (within the
     pool's grace time); what finished is printed and written, and the exit code is
     128 + the signal. A second one exits at once (supervise.Stop)."""
-    chosen = [targets_mod.get(name) for name in args.targets]
-    if args.adapter:
-        chosen.append(adapter_target(args))
+    chosen = [targets_mod.get(name) for name in args.targets] + list(extra_targets)
     if args.fuzzer_input and len(chosen) != 1:
         raise InvalidFuzzerInput(
             f"--fuzzer-input {args.fuzzer_input!r} needs exactly one target (a built-in name "
@@ -94,13 +96,14 @@ def run_suite(args) -> int:
     chosen = chosen or targets_mod.builtin_targets()
     jobs = [Job(t, s) for t in chosen for s in ([args.sanitizer] if args.sanitizer else t.sanitizers)]
     out_dir = check_dir("--out", args.out)
-    if args.json:
-        check_file("--json", args.json)
+    for option, path in (("--json", args.json), ("--sarif", args.sarif), ("--markdown", args.markdown)):
+        if path:
+            check_file(option, path)
     profile = profile_for(args.profile)
     options = dict(max_examples=args.max_examples, seed=args.seed, profile=profile,
                    database=database_for(args.database), out_dir=out_dir,
                    verify=not args.no_verify, compiler=args.compiler, timeout_s=args.timeout,
-                   memory_mb=args.memory_mb)
+                   memory_mb=args.memory_mb, budget_s=args.time_budget)
     if args.max_ops:
         options["max_ops"] = args.max_ops
     if args.slots:
@@ -161,6 +164,16 @@ def run_suite(args) -> int:
     say(summary["text"])
     if args.json:
         _write_results(args.json, jobs, done, t0, complete=stopped is None, stopped=stopped)
+    results = _results(outcomes)
+    if args.sarif:
+        from . import __version__
+
+        write_text_atomically(args.sarif, json.dumps(sarif(results, tool_version=__version__),
+                                                     indent=2) + "\n")
+    if args.markdown:
+        errors = [f"{r['target']}/{r['sanitizer']}: {r['error']}" for r in results if "error" in r]
+        write_text_atomically(args.markdown, markdown([r for r in results if "error" not in r],
+                                                      errors=errors))
     if code is not None:
         return code
     if any(isinstance(r, str) for _, r in outcomes):
@@ -172,6 +185,14 @@ def _write_results(dest: str, jobs: list[Job], done: dict, t0: float, *, complet
                    stopped: str | None) -> None:
     """The JSON document for the campaigns finished so far, in suite order."""
     outcomes = [(jobs[i], done[i]) for i in sorted(done)]
+    summary = _summary(outcomes, time.perf_counter() - t0)
+    write_json({"results": _results(outcomes),
+                "summary": {k: v for k, v in summary.items() if k != "text"},
+                "campaigns": len(jobs), "complete": complete, "interrupted": stopped}, dest)
+
+
+def _results(outcomes: list[tuple[Job, CampaignResult | str]]) -> list[dict]:
+    """The JSON form of each campaign; a campaign that could not start carries its error."""
     results = []
     for job, res in outcomes:
         if isinstance(res, str):
@@ -179,10 +200,7 @@ def _write_results(dest: str, jobs: list[Job], done: dict, t0: float, *, complet
                             "elapsed_s": 0.0, "error": res, "findings": []})
         else:
             results.append(res.to_json())
-    summary = _summary(outcomes, time.perf_counter() - t0)
-    write_json({"results": results,
-                "summary": {k: v for k, v in summary.items() if k != "text"},
-                "campaigns": len(jobs), "complete": complete, "interrupted": stopped}, dest)
+    return results
 
 
 def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:
@@ -212,19 +230,10 @@ def _report(say, i: int, n: int, job: Job, res: CampaignResult | str) -> None:
         for line in res.note.split("\n"):
             say(f"    note: {line}")
     for bug in res.findings:
-        f = bug.finding
-        for line in bug.schedule_lines():
-            say(f"    {line}")
-        say(f"        {f.summary}")
-        if f.location:
-            say(f"        at {f.location}")
-        say(f"        broken rule: {broken_rule(f, bug.schedule)}")
-        if bug.preconditions:
-            say(f"        found under the declared preconditions: {', '.join(bug.preconditions)}")
-        rep = bug.reproducer
-        if rep is not None:
-            status = "verified" if rep.verified else "NOT verified: " + "; ".join(rep.notes)
-            say(f"        reproducers ({status}): {rep.cpp}  {rep.python}")
+        lines = finding_lines(bug.to_json())
+        say(f"    {lines[0]}")
+        for line in lines[1:]:
+            say(f"        {line}")
 
 
 def _summary(outcomes, elapsed: float) -> dict:

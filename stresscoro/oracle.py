@@ -185,13 +185,18 @@ def _expand(frames: list[str], symbolize) -> list[str]:
     return out
 
 
+def is_library_frame(frame: str) -> bool:
+    """Whether a stack frame ("func file:line") lies outside the sanitizer runtime, the
+    C and C++ runtimes and the driver: in the code under test."""
+    func, _, where = frame.rpartition(" ")
+    func = func or frame
+    return not (func.startswith(_SKIP_FUNCS) or any(s in where for s in _SKIP_FILES))
+
+
 def _user_frame(frames: list[str]) -> str:
     for f in frames:
-        func, _, where = f.rpartition(" ")
-        func = func or f
-        if func.startswith(_SKIP_FUNCS) or any(s in where for s in _SKIP_FILES):
-            continue
-        return _shorten(f)
+        if is_library_frame(f):
+            return _shorten(f)
     return _shorten(frames[0]) if frames else ""
 
 

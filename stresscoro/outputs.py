@@ -77,3 +77,15 @@ def write_json(data: dict, dest: str) -> None:
         sys.stdout.write(text)
     else:
         write_text_atomically(dest, text)
+
+
+# Reproducers include test_*.py files that fail until their bug is fixed: a directory of
+# them carries this marker, and pytest sessions with stresscoro's plugin do not collect it.
+REPRODUCER_DIR_MARKER = ".stresscoro-out"
+
+
+def mark_reproducer_dir(path: Path) -> None:
+    marker = Path(path) / REPRODUCER_DIR_MARKER
+    if not marker.exists():
+        write_text_atomically(marker, "stresscoro reproducers: pytest sessions with the "
+                                      "stresscoro plugin do not collect this directory\n")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import supervise
-from .outputs import write_text_atomically
+from .outputs import mark_reproducer_dir, write_text_atomically
 from .build import BuildOptions, compile_flags, resolve_compiler
 from .oracle import Finding, parse_sanitizer_report
 from .schedule import Op, Schedule
@@ -309,6 +309,7 @@ def write(schedule: Schedule, target: Target, options: BuildOptions, finding: Fi
     replays under the same `timeout_s` and `memory_mb` as the campaign's worker."""
     sanitizer = options.sanitizer
     out_dir.mkdir(parents=True, exist_ok=True)
+    mark_reproducer_dir(out_dir)
     stem = claim_stem(out_dir, target, sanitizer, finding, index)
     cpp = (out_dir / f"{stem}.cpp").resolve()
     py = (out_dir / f"test_{stem}.py").resolve()
@@ -328,6 +329,7 @@ def write(schedule: Schedule, target: Target, options: BuildOptions, finding: Fi
 
 
 def verify(rep: Reproducer, finding: Finding, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+           compile_timeout_s: float = COMPILE_TIMEOUT_S,
            memory_mb: int = DEFAULT_MEMORY_MB,
            progress: Callable[[str], None] | None = None) -> Reproducer:
     """Re-run both reproducers, the C++ program under the worker's `timeout_s` and
@@ -336,7 +338,7 @@ def verify(rep: Reproducer, finding: Finding, *, timeout_s: float = DEFAULT_TIME
     say = progress or (lambda line: None)
     say(f"verifying {rep.cpp.name}: compile, then run (timeout {timeout_s:g} s, "
         f"memory cap {memory_mb} MiB)")
-    rep.cpp_kind = _run_cpp(rep, timeout_s, memory_mb)
+    rep.cpp_kind = _run_cpp(rep, timeout_s, memory_mb, compile_timeout_s)
     say(f"verifying {rep.python.name}: pytest replays the schedule")
     rep.python_kind = _run_python(rep, finding, timeout_s)
     rep.verified = rep.cpp_kind == finding.kind and rep.python_kind == finding.kind
@@ -352,13 +354,14 @@ def build_line_of(cpp: Path) -> str | None:
     return first[len("// build: "):] if first.startswith("// build: ") else None
 
 
-def _run_cpp(rep: Reproducer, timeout_s: float, memory_mb: int) -> str | None:
+def _run_cpp(rep: Reproducer, timeout_s: float, memory_mb: int,
+             compile_timeout_s: float = COMPILE_TIMEOUT_S) -> str | None:
     line = build_line_of(rep.cpp)
     if line is None:
         return None
     compile_line, _, run = line.rpartition(" && ")
     env = {k: v for k, v in os.environ.items() if not k.endswith("SAN_OPTIONS") and k != "LD_PRELOAD"}
-    built = supervise.run_bounded(["bash", "-c", compile_line], timeout_s=COMPILE_TIMEOUT_S, env=env)
+    built = supervise.run_bounded(["bash", "-c", compile_line], timeout_s=compile_timeout_s, env=env)
     if built.status != "exited" or built.returncode != 0:
         rep.notes.append(f"the C++ reproducer did not compile: {built.stderr.strip()[-500:]}")
         return None

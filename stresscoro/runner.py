@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, Verbosity, given, settings
 from hypothesis import target as hypothesis_target
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
+from hypothesis.statistics import collector as hypothesis_statistics
 
 from . import reproducer
 from .oracle import Finding
@@ -131,11 +132,13 @@ class FoundBug:
             "ops": [o.to_json() for o in self.schedule.ops],
             "readable": self.schedule.render(self.factory_names),
             "op_index": self.finding.op_index,
+            "where": self.finding.where(self.schedule, self.factory_names),
             "related_ops": list(self.finding.related_ops),
             "rule": broken_rule(self.finding, self.schedule),
             "preconditions": self.preconditions,
             "summary": self.finding.summary,
             "location": self.finding.location,
+            "stacks": {k: list(v) for k, v in self.finding.stacks.items()},
             "first_example": self.first_example,
             "seconds_to_first": round(self.first_seen_s, 3),
             "seconds_to_minimal": round(self.minimal_s, 3),
@@ -153,6 +156,8 @@ class CampaignResult:
     verdict: str  # "clean", "findings", "unverifiable"
     note: str = ""
     annotated: bool = False  # built with the TSan fence annotations opt-in
+    shrink_runs: int = 0  # schedules Hypothesis ran while shrinking (not in `examples`)
+    resources: dict = dataclasses.field(default_factory=dict)  # TargetSession.usage()
 
     @property
     def as_expected(self) -> bool:
@@ -170,14 +175,318 @@ class CampaignResult:
             "target": self.target.name,
             "sanitizer": self.sanitizer,
             "examples": self.examples,
+            "shrink_runs": self.shrink_runs,
             "elapsed_s": round(self.elapsed_s, 3),
             "verdict": self.verdict,
             "expected": self.target.expected,
             "bug_class": self.target.bug_class,
             "as_expected": self.as_expected,
             "note": self.note,
+            "adapter": str(self.target.adapter),
+            "resources": self.resources,
             "findings": [f.to_json() for f in self.findings],
         }
+
+
+class BudgetSpent(KeyboardInterrupt):
+    """Raised inside the property when the campaign's time is up; search() catches it.
+    A KeyboardInterrupt to Hypothesis, which passes it straight through and, unlike any
+    other exception, does not save the schedule in flight to the example database."""
+
+
+MAX_ROUNDS = 64  # each round shrinks at least one new signature; this bounds a flaky target
+
+
+class Campaign:
+    """One target under one sanitizer being searched: the search session, the property
+    Hypothesis runs, and everything found so far.
+
+    Invariants: `found` holds one FoundBug per signature, with the shortest schedule seen
+    for it; a signature in `known` has been shrunk and no longer fails the property, so
+    the search goes on past it. `examples` counts schedules generated (or replayed from
+    the database), `shrink_runs` those Hypothesis ran while shrinking."""
+
+    def __init__(self, target: Target, sanitizer: str, *, compiler: str | None = None,
+                 timeout_s: float = 10.0, memory_mb: int = reproducer.DEFAULT_MEMORY_MB,
+                 max_ops: int = DEFAULT_MAX_OPS,
+                 slots: int | None = None, threads: int | None = None,
+                 tsan_fence_annotations: bool = False,
+                 progress: Callable[[str], None] | None = None,
+                 fails: Callable[[Finding], bool] | None = None,
+                 score: Callable[[Finding], float] | None = None) -> None:
+        from hypothesis import strategies as st
+
+        self.target = target
+        self.sanitizer = sanitizer
+        self.compiler = compiler
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self.annotated = tsan_fence_annotations
+        self.extra_cxxflags = ("-DSTRESSCORO_TSAN_FENCE_ANNOTATIONS=1",) if tsan_fence_annotations else ()
+        self.session = TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
+                                     memory_mb=memory_mb, symbolize=False,
+                                     extra_cxxflags=self.extra_cxxflags)
+        self.progress = progress
+        self.fails = fails
+        self.score = score
+        self.found: dict[tuple[str, str], FoundBug] = {}
+        self.known: set[tuple[str, str]] = set()
+        self.examples = 0
+        self.shrink_runs = 0
+        self.deadline: float | None = None  # time.perf_counter() at which the search stops
+        self.note = ""
+        self._round_calls = 0
+        self._round_first_failure: int | None = None  # calls of this round before its first new finding
+        self._t0 = time.perf_counter()
+        self._last_report = self._t0
+        threads = threads or default_threads(sanitizer)
+        # Deferred: the strategy needs the target's op set, which needs a build; a test
+        # collected (by pytest or HypoFuzz) but never run must not pay for one.
+        self.schedules = st.deferred(lambda: schedules_for(self.session.open(), max_ops=max_ops,
+                                                           slots=slots, threads=threads))
+
+    def __enter__(self) -> "Campaign":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def check(self, s: Schedule) -> None:
+        """The property: run `s`; raise FindingError for a finding not shrunk yet."""
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            raise BudgetSpent
+        outcome = self.session.run(s)
+        if outcome.ok and (self.session.combinators or self.session.custom_ops):
+            # Also the schedule plus one op that drives the library on (a resume of a
+            # live object, a step): where a composition bug's last op would be.
+            for driven in drive_suffixes(s, self.session.capabilities):
+                outcome = self.session.run(driven)
+                if not outcome.ok:
+                    s = driven
+                    break
+        self._round_calls += 1
+        now = time.perf_counter()
+        if self.progress and now - self._last_report >= PROGRESS_EVERY_S:
+            self._last_report = now
+            self.progress(f"{self.target.name}/{self.sanitizer}: {self.examples + self._round_calls} schedules, "
+                          f"{len(self.found)} finding(s), {(self.examples + self._round_calls) / (now - self._t0):.0f}/s")
+        if self.score is not None:
+            hypothesis_target(max((self.score(x) for x in outcome.findings), default=0.0),
+                              label="similarity")
+        f = _chosen(outcome.findings, self.fails)
+        if f is None:
+            return
+        bug = self.found.get(f.signature)
+        if bug is None:
+            # A finding first seen while shrinking another counts the examples before it.
+            seen_at = self.examples + (self._round_first_failure or self._round_calls)
+            self.found[f.signature] = FoundBug(f, s, seen_at,
+                                               now - self._t0, now - self._t0,
+                                               factory_names=self.session.factory_names,
+                                               preconditions=forbidden(self.session.rules))
+        elif len(s.ops) <= len(bug.schedule.ops):
+            bug.finding, bug.schedule, bug.minimal_s = f, s, now - self._t0
+        if self.fails is not None and not self.fails(f):
+            return
+        if f.signature in self.known:
+            return
+        if self._round_first_failure is None:
+            self._round_first_failure = self._round_calls
+        if self.fails is not None:
+            # Every finding the property rejects is the one failure it looks for:
+            # shrinking may move it to another location as long as it still fails.
+            raise _error_for(f, ("property", "fails"))
+        raise _error_for(f)
+
+    def property(self) -> Callable:
+        """The undecorated property for @given(schedule=self.schedules)."""
+        campaign = self
+
+        def stresscoro_campaign(schedule) -> None:
+            campaign.check(schedule)
+
+        return stresscoro_campaign
+
+    def search(self, *, max_examples: int | None = None, seed: int | None = None,
+               profile: str = DEFAULT_PROFILE, database: object = "default",
+               budget_s: float | None = None, test: Callable | None = None,
+               call_kwargs: dict | None = None, database_key: bytes | None = None) -> None:
+        """Run Hypothesis over the property in rounds until `max_examples` schedules
+        (default: the profile's) or `budget_s` seconds are spent.
+
+        Each round ends at its first new finding, once shrunk; the next round searches on
+        with that signature known, so a second bug of the same target is found in the
+        same campaign. Only the first round replays the example database: a later one
+        would delete the entries of signatures it no longer fails on.
+
+        `test` is an undecorated property taking `data` (and `call_kwargs`), for a
+        caller whose property must be an ordinary Hypothesis test of its own (the pytest
+        plugin); it must draw from self.schedules and call self.check. `database_key` keys its database
+        entries (default: one per target and sanitizer)."""
+        from hypothesis import Phase
+        from hypothesis import strategies as st
+
+        if profile not in PROFILES:
+            raise ValueError(f"Expected a profile in {', '.join(PROFILES)} but got profile={profile!r}")
+        self.session.open()
+        total = max_examples if max_examples is not None else PROFILES[profile].max_examples
+        if max_examples is None and self.session.combinators:
+            total *= COMPOSITION_BUDGET_FACTOR
+        self.note = "\n".join(filter(None, [*self.session.notes, self.note]))
+        if budget_s is not None:
+            self.deadline = self._t0 + search_seconds(budget_s)
+        inner = test or self.property()
+        inner._hypothesis_internal_add_digest = database_key or (
+            f"stresscoro:{self.target.name}:{self.target.adapter}:{self.sanitizer}".encode())
+        overrides = dict(deadline=None, suppress_health_check=list(HealthCheck),
+                         report_multiple_bugs=True, print_blob=False, verbosity=Verbosity.quiet)
+        if database != "default":
+            overrides["database"] = database
+        self.session.open()
+        # A property of its own (`fails`) looks for one failure: a single round.
+        for round_no in range(1 if self.fails is not None else MAX_ROUNDS):
+            left = total - self.examples
+            if left <= 0:
+                break
+            skip = (Phase.explain,) if round_no == 0 else (Phase.explain, Phase.explicit, Phase.reuse)
+            round_settings = dict(overrides, max_examples=left,
+                                  phases=[p for p in Phase if p not in skip])
+            hyp_test = given(data=st.data())(inner) if test else given(schedule=self.schedules)(inner)
+            if seed is not None:
+                # Hypothesis's @seed also sets database=None. Settings applied after it
+                # keep a database the caller passed explicitly; the default one stays off.
+                hyp_test = hypothesis_seed(seed + 7919 * round_no)(hyp_test)
+                round_settings.setdefault("database", None)
+            hyp_test = settings(PROFILES[profile], **round_settings)(hyp_test)
+            known_before = len(self.known)
+            self._round_calls, self._round_first_failure = 0, None
+            stats: list[dict] = []
+            try:
+                with hypothesis_statistics.with_value(stats.append):
+                    hyp_test(**(call_kwargs or {}))
+            except BudgetSpent:
+                break
+            except FindingError as e:
+                self.known.add(e.finding.signature)
+            except BaseExceptionGroup as e:
+                if isinstance(e, Flaky):
+                    flaky = "some findings did not reproduce every time (flaky)"
+                    if flaky not in self.note:
+                        self.note = "\n".join(filter(None, [self.note, flaky]))
+                    self.known.update(self.found)
+                else:
+                    rest = e.subgroup(lambda x: not isinstance(x, (FindingError, BaseExceptionGroup)))
+                    if rest is not None:
+                        raise rest
+                    self.known.update(x.finding.signature for x in _leaves(e))
+            else:
+                break  # a round without a new finding: this budget's search space is done
+            finally:
+                self._count_round(stats)
+            if len(self.known) == known_before:
+                break
+
+    def _count_round(self, stats: list[dict]) -> None:
+        """Split the round's calls into examples and shrink runs. Hypothesis's own
+        per-phase statistics give the split when the round ran to its end; a round the
+        budget cut short counts its calls up to its first new finding as examples and
+        the rest as shrink runs (Hypothesis may still have been generating then)."""
+        calls, self._round_calls = self._round_calls, 0
+        if not calls:
+            return
+        if stats:
+            phases = stats[-1]
+            # Overruns and rejected draws never reached the property.
+            searched = sum(1 for p in ("reuse", "generate")
+                           for case in phases.get(f"{p}-phase", {}).get("test-cases", [])
+                           if case.get("status") in ("valid", "interesting"))
+            searched = min(searched, calls)
+        elif self._round_first_failure is None:
+            searched = calls
+        else:
+            searched = self._round_first_failure
+        self.examples += searched
+        self.shrink_runs += calls - searched
+
+    def result(self, *, out_dir: Path | None = None, verify: bool = True,
+               budget_s: float | None = None) -> "CampaignResult":
+        """Symbolize, write and verify every finding; the campaign's result. With a budget,
+        steps that would end past it are skipped and say so."""
+        end = None if budget_s is None else self._t0 + budget_s
+        self.close()
+        bugs = sorted(self.found.values(), key=lambda b: b.first_example)
+        if bugs:
+            _finalize(bugs, self.target, self.sanitizer, self.compiler, self.timeout_s,
+                      self.memory_mb, self.extra_cxxflags, self.fails, end)
+        if out_dir is not None:
+            per_kind: dict[str, int] = {}
+            for bug in bugs:
+                if self.fails is not None and not self.fails(bug.finding):
+                    continue
+                per_kind[bug.finding.kind] = per_kind.get(bug.finding.kind, 0) + 1
+                bug.reproducer = reproducer.write(bug.schedule, self.target, self.session.options,
+                                                  bug.finding, bug.factory_names, out_dir,
+                                                  index=per_kind[bug.finding.kind],
+                                                  timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+                if not verify:
+                    continue
+                if end is None:
+                    reproducer.verify(bug.reproducer, bug.finding, timeout_s=self.timeout_s,
+                                      memory_mb=self.memory_mb, progress=self.progress)
+                    continue
+                left = end + BUDGET_GRACE_S - time.perf_counter()
+                if left >= VERIFY_MIN_S:
+                    # Compile and runs together stay within what is left.
+                    reproducer.verify(bug.reproducer, bug.finding, timeout_s=min(self.timeout_s, left / 3),
+                                      compile_timeout_s=left / 2, memory_mb=self.memory_mb,
+                                      progress=self.progress)
+                else:
+                    bug.reproducer.notes.append("not re-run: the time budget was spent")
+        verdict = "findings" if bugs else "clean"
+        note = self.note
+        build = self.session.build
+        blind = build.tsan_blind_spots if self.sanitizer == "tsan" and build else ()
+        if blind and not self.annotated:
+            verdict = "unverifiable"
+            note = (f"unverifiable under tsan: the target uses {', '.join(blind)}, which "
+                    "ThreadSanitizer does not model, so its race reports there may be false "
+                    "and its silence proves nothing. To verify it anyway, annotate the fence "
+                    "(stresscoro/tsan_fence.hpp) and rerun with --tsan-fence-annotations.")
+        elif blind:
+            note = (f"the target uses {', '.join(blind)}; checked through its "
+                    "STRESSCORO_TSAN_ACQUIRE/RELEASE annotations (--tsan-fence-annotations)")
+        return CampaignResult(target=self.target, sanitizer=self.sanitizer, examples=self.examples,
+                              elapsed_s=self.elapsed_s, findings=bugs, verdict=verdict,
+                              note=note, annotated=self.annotated, shrink_runs=self.shrink_runs,
+                              resources=self.session.usage())
+
+
+# A budget covers the whole campaign: the search stops early enough to leave time for
+# the symbolized re-run of each finding and for writing and re-running its reproducers;
+# those steps start only while time is left and are cut off BUDGET_GRACE_S after it.
+VERIFY_MIN_S = 4.0  # a compile and two short runs
+BUDGET_GRACE_S = 1.5
+
+
+def search_seconds(budget_s: float) -> float:
+    """The part of a budget spent searching; the rest (40 %, at most 10 s) goes to the
+    symbolized re-runs and the reproducers (one verification takes about 3-6 s)."""
+    return budget_s - min(10.0, budget_s * 0.4)
+
+
+def _leaves(group: BaseExceptionGroup):
+    for e in group.exceptions:
+        if isinstance(e, BaseExceptionGroup):
+            yield from _leaves(e)
+        elif isinstance(e, FindingError):
+            yield e
 
 
 def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = None,
@@ -187,6 +496,7 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                  memory_mb: int = reproducer.DEFAULT_MEMORY_MB,
                  max_ops: int = DEFAULT_MAX_OPS, slots: int | None = None,
                  threads: int | None = None, tsan_fence_annotations: bool = False,
+                 budget_s: float | None = None,
                  progress: Callable[[str], None] | None = None,
                  fails: Callable[[Finding], bool] | None = None,
                  score: Callable[[Finding], float] | None = None) -> CampaignResult:
@@ -195,94 +505,20 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
     `threads` defaults to 2 under tsan (races need two threads) and 1 elsewhere.
     `tsan_fence_annotations` builds with STRESSCORO_TSAN_FENCE_ANNOTATIONS, the opt-in
     that lets TSan check a fence-synchronised target (stresscoro/tsan_fence.hpp).
+    `budget_s` bounds the whole campaign, reports included: the search stops at
+    search_seconds(budget_s) with what it found.
     `fails(finding)`, when given, decides which findings fail the property: the others
     are recorded (shortest schedule seen) but neither stop nor steer the search, and get
     no reproducers. `score(finding)` is maximised with Hypothesis's target()."""
     if profile not in PROFILES:
         raise ValueError(f"Expected a profile in {', '.join(PROFILES)} but got profile={profile!r}")
-    t0 = time.perf_counter()
-    found: dict[tuple[str, str], FoundBug] = {}
-    count = 0
-    last_report = t0
-    extra = ("-DSTRESSCORO_TSAN_FENCE_ANNOTATIONS=1",) if tsan_fence_annotations else ()
-    search = TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
-                           memory_mb=memory_mb, symbolize=False, extra_cxxflags=extra)
-    with search as session:
-        names = session.factory_names
-
-        composition = bool(session.combinators or session.custom_ops)
-
-        def one_schedule(s: Schedule) -> None:
-            nonlocal count, last_report
-            outcome = session.run(s)
-            if outcome.ok and composition:
-                # Also the schedule plus one op that drives the library on (a resume of
-                # a live object, a step): where a composition bug's last op would be.
-                for driven in drive_suffixes(s, session.capabilities):
-                    outcome = session.run(driven)
-                    if not outcome.ok:
-                        s = driven
-                        break
-            count += 1
-            now = time.perf_counter()
-            if progress and now - last_report >= PROGRESS_EVERY_S:
-                last_report = now
-                progress(f"{target.name}/{sanitizer}: {count} examples, {len(found)} finding(s), "
-                         f"{count / (now - t0):.0f}/s")
-            f = outcome.primary
-            if score is not None:
-                hypothesis_target(max((score(x) for x in outcome.findings), default=0.0), label="similarity")
-            if f is None:
-                return
-            f = _chosen(outcome.findings, fails) or f
-            bug = found.get(f.signature)
-            if bug is None:
-                found[f.signature] = FoundBug(f, s, count, now - t0, now - t0, factory_names=names,
-                                              preconditions=preconditions)
-            elif len(s.ops) <= len(bug.schedule.ops):
-                bug.finding, bug.schedule, bug.minimal_s = f, s, now - t0
-            if fails is None:
-                raise _error_for(f)
-            if fails(f):
-                # Every finding the property rejects is the one failure it looks for:
-                # shrinking may move it to another location as long as it still fails.
-                raise _error_for(f, ("property", "fails"))
-
-        overrides = dict(deadline=None, suppress_health_check=list(HealthCheck),
-                         report_multiple_bugs=True, print_blob=False, verbosity=Verbosity.quiet)
-        if max_examples is not None:
-            overrides["max_examples"] = max_examples
-        elif session.combinators:
-            overrides["max_examples"] = PROFILES[profile].max_examples * COMPOSITION_BUDGET_FACTOR
-        preconditions = forbidden(session.rules)
-        if database != "default":
-            overrides["database"] = database
-        test = given(schedules_for(session, max_ops=max_ops, slots=slots,
-                                   threads=threads or default_threads(sanitizer)))(one_schedule)
-        # One example database entry per (target, sanitizer), not one for all campaigns.
-        test.hypothesis.inner_test._hypothesis_internal_add_digest = (
-            f"stresscoro:{target.name}:{target.adapter}:{sanitizer}".encode())
-        if seed is not None:
-            # Hypothesis's @seed also sets database=None. Settings applied after it keep a
-            # database the caller passed explicitly; the default one stays off.
-            test = hypothesis_seed(seed)(test)
-            overrides.setdefault("database", None)
-        test = settings(PROFILES[profile], **overrides)(test)
-        note = "\n".join(session.notes)
-        try:
-            test()
-        except (FindingError, BaseExceptionGroup) as e:
-            if isinstance(e, Flaky):
-                note = "\n".join(filter(None, [note, "some findings did not reproduce every time "
-                                               "(flaky)"]))
-            elif isinstance(e, BaseExceptionGroup):
-                rest = e.subgroup(lambda x: not isinstance(x, (FindingError, BaseExceptionGroup)))
-                if rest is not None:
-                    raise rest
-    return finish_campaign(found, count, t0, target, sanitizer, search.options,
-                           search.build, note=note, out_dir=out_dir, verify=verify,
-                           compiler=compiler, timeout_s=timeout_s, memory_mb=memory_mb,
-                           extra_cxxflags=extra, progress=progress, fails=fails)
+    with Campaign(target, sanitizer, compiler=compiler, timeout_s=timeout_s, memory_mb=memory_mb,
+                  max_ops=max_ops, slots=slots, threads=threads,
+                  tsan_fence_annotations=tsan_fence_annotations, progress=progress,
+                  fails=fails, score=score) as campaign:
+        campaign.search(max_examples=max_examples, seed=seed, profile=profile,
+                        database=database, budget_s=budget_s)
+        return campaign.result(out_dir=out_dir, verify=verify, budget_s=budget_s)
 
 
 def finish_campaign(found: dict, count: int, t0: float, target: Target, sanitizer: str,
@@ -340,20 +576,25 @@ def _chosen(findings: list[Finding], fails: Callable[[Finding], bool] | None) ->
 
 def _finalize(bugs: list[FoundBug], target: Target, sanitizer: str, compiler: str | None,
               timeout_s: float, memory_mb: int, extra_cxxflags: tuple[str, ...],
-              fails: Callable[[Finding], bool] | None = None) -> None:
+              fails: Callable[[Finding], bool] | None = None, end: float | None = None) -> None:
     """Re-run each minimal schedule with symbolized reports, for readable stacks, and
     renumber its slots from 0 where that keeps the same finding.
 
     The search runs unsymbolized (several times faster per crash); a finding keeps its
     search-time details if the re-run shows a different kind, or no longer fails the
-    campaign's property."""
+    campaign's property. Past `end` (a perf_counter time), the rest keep their
+    search-time details."""
     def same(old: Finding, new: Finding | None) -> bool:
         return (new is not None and new.kind == old.kind
                 and (fails is None or fails(new) == fails(old)))
 
+    if end is not None:
+        timeout_s = min(timeout_s, max(0.5, end - time.perf_counter()))
     with TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
                        memory_mb=memory_mb, extra_cxxflags=extra_cxxflags) as session:
         for bug in bugs:
+            if end is not None and time.perf_counter() >= end:
+                break
             canonical = bug.schedule.canonical()
             if canonical != bug.schedule:
                 again = _chosen(session.run(canonical).findings, fails)

@@ -34,6 +34,7 @@ class TargetSession:
         self.build: Build | None = None
         self.worker: SanitizedWorker | None = None
         self.runs = 0
+        self._usage: dict = {}
 
     def open(self) -> "TargetSession":
         if self.worker is None:
@@ -47,8 +48,13 @@ class TargetSession:
 
     def close(self) -> None:
         if self.worker is not None:
+            self._usage = self.worker.usage()
             self.worker.close()
             self.worker = None
+
+    def usage(self) -> dict:
+        """The worker's SanitizedWorker.usage(), also after close()."""
+        return self.worker.usage() if self.worker is not None else dict(self._usage)
 
     def __enter__(self) -> "TargetSession":
         try:

@@ -22,6 +22,7 @@ HW_OP_IN_FLIGHT, HW_THREAD_IN_FLIGHT, HW_EVENTS, HW_CAPACITY, HW_STATUS, HW_DROP
 HEADER_WORDS = 8
 EVENT_WORDS = 7
 DEFAULT_EVENT_CAPACITY = 1 << 15
+RSS_SAMPLE_EVERY = 64  # runs between two RSS samples for usage() (a sample reads /proc)
 RUN_ERRORS = {-1: "bad schedule header", -2: "op not supported or out of range",
               -3: "shared area too small", -4: "could not start schedule threads"}
 
@@ -85,6 +86,7 @@ class SanitizedWorker:
         self.description: dict = {}
         self.starts = 0  # runners forked, the first one included
         self.last_start_s = 0.0  # seconds the last runner took to be ready
+        self.runs = 0
         self._extra_env = env or {}
         # Unsymbolized reports are several times cheaper; frames then read module+offset,
         # which is stable within one build and good enough to tell findings apart.
@@ -196,6 +198,9 @@ class SanitizedWorker:
         if not self.alive():
             self.start()
         self._reset_shared()
+        self.runs += 1
+        if self.runs % RSS_SAMPLE_EVERY == 1:
+            self._zygote.runner_rss()  # a sample for usage(); long runs are sampled while they wait
         offset = os.fstat(self._stderr.fileno()).st_size
         payload = struct.pack(f"<{len(encoded)}i", *encoded)
         t0 = time.perf_counter()
@@ -244,6 +249,14 @@ class SanitizedWorker:
         if verdict == "hang":
             return f"no answer within {self.timeout_s:g} s; process tree killed"
         return f"resident memory above {self.memory_mb} MiB; process tree killed"
+
+    def usage(self) -> dict:
+        """Resources used so far: CPU seconds of the zygotes and all their runners, the
+        peak runner RSS sampled, the crashes, hangs and memory-cap kills survived
+        (runners replaced), and the schedules run."""
+        return {"worker_cpu_s": round(self._zygote.cpu_seconds(), 3),
+                "peak_rss_mb": round(self._zygote.peak_rss / 2**20, 1),
+                "crashes_survived": max(0, self.starts - 1), "runs": self.runs}
 
     def _over_memory(self) -> bool:
         return self._zygote.runner_rss() > self.memory_mb * 1024 * 1024

@@ -36,6 +36,8 @@ class Zygote:
         self.control: socket.socket | None = None
         self.runner: psutil.Process | None = None
         self._buf = b""
+        self.peak_rss = 0  # bytes: the largest runner RSS seen by runner_rss()
+        self._gone_cpu_s = 0.0  # CPU seconds of zygotes already killed, their runners included
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -100,9 +102,16 @@ class Zygote:
         if self.runner is None:
             return 0
         try:
-            return self.runner.memory_info().rss
+            rss = self.runner.memory_info().rss
         except psutil.Error:
             return 0
+        self.peak_rss = max(self.peak_rss, rss)
+        return rss
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of every zygote this object started and of all their runners: a
+        runner the zygote reaped counts in the zygote's children's times."""
+        return self._gone_cpu_s + _cpu_seconds(self.proc, self.runner)
 
     def runner_exit(self) -> tuple[int | None, str | None]:
         """How the runner ended, as the zygote saw it through waitpid: (exit code, None)
@@ -126,6 +135,7 @@ class Zygote:
 
     def kill(self) -> None:
         """Kill the whole session (zygote, runner, their children) and reap it."""
+        self._gone_cpu_s += _cpu_seconds(self.proc, self.runner)
         proc, self.proc, self.runner = self.proc, None, None
         if proc is not None:
             tree = supervise.kill_tree(proc)  # enumerated before anything dies and gets reparented
@@ -142,6 +152,19 @@ class Zygote:
         if self.control is not None:
             self.control.close()
             self.control = None
+
+
+def _cpu_seconds(zygote: psutil.Process | None, runner: psutil.Process | None) -> float:
+    total = 0.0
+    for proc, with_reaped in ((zygote, True), (runner, False)):
+        if proc is None:
+            continue
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system + ((t.children_user + t.children_system) if with_reaped else 0.0)
+    return total
 
 
 def real_python() -> str:

@@ -38,6 +38,9 @@ def sessions():
     for s in opened.values():
         s.close()
 
+# tests/data holds projects that tests copy and run pytest on in a subprocess.
+collect_ignore = ["data"]
+
 
 def pytest_configure(config):
     if not hasattr(config, "workerinput") and not os.environ.get(supervise.RUN_TAG_ENV):

@@ -66,10 +66,14 @@ def test_minicoro_move_assignment_bug_is_found_and_verified(tmp_path):
     assert result["sanitizer"] == "asan"
     uafs = [f for f in result["findings"] if f["kind"] == "heap-use-after-free"]
     assert uafs, [f["kind"] for f in result["findings"]]
-    shortest = min(uafs, key=lambda f: f["length"])
     # make, make, dst = std::move(src): the stolen frame is released, the old one kept.
+    # The destination needs no frame of its own for the stolen one to be released, so
+    # make, move, move_assign is as short; which one the shrinker reaches depends on the
+    # search.
+    shortest = min(uafs, key=lambda f: f["length"])
     assert shortest["length"] == 3, shortest["readable"]
-    assert [o["op"] for o in shortest["ops"]] == ["make", "make", "move_assign"]
+    ops = [o["op"] for o in shortest["ops"]]
+    assert ops in (["make", "make", "move_assign"], ["make", "move", "move_assign"]), shortest["readable"]
     assert shortest["rule"] == "a frame is destroyed exactly once, by its last owner"
     assert "shared_job" in shortest["location"]
     rep = shortest["reproducer"]
