@@ -8,7 +8,6 @@ pytest plugin loads this module only when a session has something to report.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -80,14 +79,11 @@ def fingerprint(finding: dict) -> str:
     library frame (a leak seen by the driver, an invariant, a hang) adds its location,
     line dropped, so that two such findings of one kind stay apart."""
     from .oracle import Finding
-    from .signature import from_finding
+    from .signature import identity
 
-    sig = from_finding(Finding(kind=finding["kind"], op_index=None, summary=finding.get("summary", ""),
-                               stacks={k: tuple(v) for k, v in finding.get("stacks", {}).items()}))
-    text = sig.fingerprint()
-    if not any(sig.stacks.values()):
-        text += "|" + re.sub(r":\d+$", "", _ADDRESS.sub("", finding.get("location", "")))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return identity(Finding(kind=finding["kind"], op_index=None, summary=finding.get("summary", ""),
+                            location=finding.get("location", ""),
+                            stacks={k: tuple(v) for k, v in finding.get("stacks", {}).items()}))
 
 
 def unique_findings(results: Iterable[dict]) -> Iterator[tuple[dict, dict]]:

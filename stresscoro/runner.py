@@ -17,6 +17,7 @@ from . import reproducer
 from .oracle import Finding
 from .schedule import Schedule
 from .session import TargetSession
+from .signature import identity
 from .strategies import DEFAULT_MAX_OPS, drive_suffixes, schedules_for
 from .targets import Target
 
@@ -425,6 +426,7 @@ class Campaign:
         if bugs:
             _finalize(bugs, self.target, self.sanitizer, self.compiler, self.timeout_s,
                       self.memory_mb, self.extra_cxxflags, self.fails, end)
+            bugs = one_per_signature(bugs, self.fails)
         if out_dir is not None:
             per_kind: dict[str, int] = {}
             for bug in bugs:
@@ -572,6 +574,20 @@ def _chosen(findings: list[Finding], fails: Callable[[Finding], bool] | None) ->
         if wanted is not None:
             return wanted
     return findings[0] if findings else None
+
+
+def one_per_signature(bugs: list[FoundBug],
+                      fails: Callable[[Finding], bool] | None = None) -> list[FoundBug]:
+    """One bug per crash signature (signature.identity): the search keys findings by
+    kind and first location, and one crash reached through two code paths, or seen
+    once symbolized and once not, can land under two keys. The shortest schedule wins,
+    then the first seen; the order stays that of first sight."""
+    best: dict[tuple[str, bool], FoundBug] = {}
+    for bug in bugs:
+        key = (identity(bug.finding), fails is None or fails(bug.finding))
+        if key not in best or len(bug.schedule.ops) < len(best[key].schedule.ops):
+            best[key] = bug
+    return sorted(best.values(), key=lambda b: b.first_example)
 
 
 def _finalize(bugs: list[FoundBug], target: Target, sanitizer: str, compiler: str | None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import os
 import re
 
@@ -234,6 +235,18 @@ def from_finding(finding: Finding) -> Signature:
         notes.append("no library frame: only the kind can be compared")
     return Signature(kind=finding.kind, stacks=stacks, source=finding.source,
                      summary=finding.summary, notes=tuple(notes))
+
+
+def identity(finding: Finding) -> str:
+    """A finding's identity across runs, builds and workers: the fingerprint of its
+    signature. A finding with no library frame (a leak seen by the driver, an invariant,
+    a hang) adds its location, addresses and line dropped, so that two such findings of
+    one kind stay apart."""
+    sig = from_finding(finding)
+    text = sig.fingerprint()
+    if not any(sig.stacks.values()):
+        text += "|" + re.sub(r":\d+$", "", re.sub(r"0x[0-9a-fA-F]+", "", finding.location or ""))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def library_frames(frames, limit: int = FRAMES) -> tuple[tuple[Frame, ...], int]:

@@ -26,11 +26,13 @@ from stresscoro.strategies import OP_ORDER, schedules
 
 # Seeded target -> its minimal schedule's op names (DESIGN.md's bug-class table; the
 # end-of-schedule drops are free).
+# Each seeded target's minimal schedules by op names: any one of them is the minimum.
 MINIMAL = {
-    "copyable-task": ["make", "copy"],
-    "leaky-task": ["make"],
-    "self-assign-shared-task": ["make", "copy_assign"],
-    "nested-chain-task": ["make", "resume"],
+    "copyable-task": [["make", "copy"]],
+    "leaky-task": [["make"]],
+    "self-assign-shared-task": [["make", "copy_assign"]],
+    # A probe awaiting the chain resumes it just as a resume does: both overflow in 2 ops.
+    "nested-chain-task": [["make", "resume"], ["make", "probe"]],
 }
 # Seeded, but checked by length only: a self-swap is as short as a move and shows the
 # same flaw (std::swap move-constructs from its first argument).
@@ -122,7 +124,7 @@ def test_seeded_bug_is_found_at_its_minimal_length_and_verified(campaigns, name)
     mine = _of_kind(result, expected)
     assert mine, _readable(result)
     shortest = min(mine, key=lambda b: len(b.schedule.ops))
-    assert [o.name for o in shortest.schedule.ops] == MINIMAL[name], _readable(result)
+    assert [o.name for o in shortest.schedule.ops] in MINIMAL[name], _readable(result)
     if name == "self-assign-shared-task":
         src, dst = shortest.schedule.ops[1].args
         assert src == dst, _readable(result)  # a = a

@@ -161,3 +161,33 @@ def test_a_missing_report_file_and_a_missing_target_are_usage_errors(tmp_path):
                       "    #0 0x1 in lib::f() /src/f.cpp:1\nSUMMARY: AddressSanitizer: x\n")
     assert_usage_error(run("reproduce", "--report", report), "no target", "--adapter FILE")
     assert_usage_error(run("reproduce", "--report", report, "no-such-target"), "unknown target")
+
+
+def test_a_campaign_keeps_one_finding_per_crash_signature():
+    """Two search keys (kind, first location) for one crash, as when one crash is reached
+    through two code paths, become one finding: the shorter schedule's. Another crash, or
+    leaks at two locations with no library frame, stay apart."""
+    from stresscoro.oracle import Finding
+    from stresscoro.runner import FoundBug, one_per_signature
+    from stresscoro.schedule import Schedule, make, op
+
+    stacks = {"access": ("#0 0x1 in lib::task::reset() /x/task.hpp:100",),
+              "free": ("#0 0x2 in operator delete(void*) asan_new_delete.cpp:1",
+                       "#1 0x3 in lib::task::~task() /x/task.hpp:90",)}
+    short = Schedule("copyable-task", (make(0), op("copy", 0, 1)))
+    long = Schedule("copyable-task", (make(0), op("copy", 0, 1), make(2)))
+
+    def bug(kind, location, schedule, first, stacks=stacks):
+        f = Finding(kind=kind, op_index=len(schedule), summary="", location=location, stacks=stacks)
+        return FoundBug(f, schedule, first, 0.0, 0.0)
+
+    same_crash = [bug("heap-use-after-free", "task.hpp:100", long, 1),
+                  bug("heap-use-after-free", "task.hpp:101", short, 5)]
+    kept = one_per_signature(same_crash)
+    assert len(kept) == 1 and kept[0].schedule == short
+    other = bug("heap-use-after-free", "task.hpp:7", short, 9,
+                {"access": ("#0 0x9 in lib::task::resume() /x/task.hpp:7",)})
+    assert len(one_per_signature(same_crash + [other])) == 2
+    leaks = [bug("leak", "allocated by make", short, 1, {}),
+             bug("leak", "allocated by make_from(await_it)", short, 2, {})]
+    assert len(one_per_signature(leaks)) == 2
