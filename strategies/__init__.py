@@ -12,9 +12,11 @@ from stresscoro.strategies._internal.schedules import (
     drive_suffixes,
     rebuild,
     enumerate_schedules,
+    schedule_choices,
     schedules,
     schedules_for,
 )
 
 __all__ = ["COMPOSITION_SLOTS", "DEFAULT_MAX_OPS", "DEFAULT_SLOTS", "OP_ORDER",
-           "drive_suffixes", "enumerate_schedules", "rebuild", "schedules", "schedules_for"]
+           "drive_suffixes", "enumerate_schedules", "rebuild", "schedule_choices",
+           "schedules", "schedules_for"]

@@ -42,7 +42,7 @@ from collections.abc import Collection, Sequence
 
 from hypothesis import strategies as st
 
-from stresscoro.schedule import OPS, Op, Schedule, Signature
+from stresscoro.schedule import OPS, InvalidSchedule, Op, Schedule, Signature
 
 DEFAULT_MAX_OPS = 12
 DEFAULT_SLOTS = 3
@@ -398,6 +398,15 @@ def rebuild(schedule: Schedule, factories: Sequence[dict], rules: dict | None = 
     An op the model would steer elsewhere is fed as a deliberate keep-empty draw."""
     rules = dict(rules or {})
     ranges = tuple((int(f["min"]), int(f["max"])) for f in factories)
+    return _build(schedule.target, ranges, schedule.slots, schedule.threads, rules,
+                  _raw_draws(schedule, ranges, rules, spread), schedule.combinators,
+                  schedule.custom_ops, spread=spread)
+
+
+def _raw_draws(schedule: Schedule, ranges: tuple[tuple[int, int], ...], rules: dict,
+               spread: bool) -> list[tuple[str, tuple[int, ...], int, int]]:
+    """The raw draws (as _raw_op returns them) that _build turns into `schedule`, if
+    the model accepts it where it stands (see rebuild)."""
     n = schedule.slots
     model = _Model([False] * n, [None] * n, [None] * n)
     raw_ops = []
@@ -422,8 +431,7 @@ def rebuild(schedule: Schedule, factories: Sequence[dict], rules: dict | None = 
                 raw[k] = v
         raw_ops.append((o.name, tuple(raw), keep, o.thread))
         model.apply(o, sig)
-    return _build(schedule.target, ranges, schedule.slots, schedule.threads, rules,
-                  raw_ops, schedule.combinators, schedule.custom_ops, spread=spread)
+    return raw_ops
 
 
 def _drawn_destination(o: Op, model: _Model) -> int:
@@ -486,49 +494,77 @@ def _raw_op(draw, names: tuple[str, ...], n_factories: int, widest: int, slots: 
             custom_ops: tuple[Signature, ...] = ()):
     """One op's draws, and only the ones it needs."""
     name = draw(st.sampled_from(names))
-    raw = []
+    return _op_draws(name, lambda _k, lo, hi: draw(st.integers(lo, hi)), n_factories, widest,
+                     slots, threads, combinators, custom_ops)
+
+
+def _op_draws(name: str, take, n_factories: int, widest: int, slots: int, threads: int,
+              combinators: tuple[Signature, ...] = (), custom_ops: tuple[Signature, ...] = ()):
+    """The draws of op `name`, in the order the strategy makes them: take(k, lo, hi)
+    gives the k-th raw value (k "keep" and "thread" for the last two) in lo..hi. The
+    strategy draws each from Hypothesis; schedule_choices replays given ones."""
+    raw: list[int] = []
     sig = None
     for field in OPS[name].fields:
+        k = len(raw)
         if field == "factory":
-            raw.append(draw(st.integers(0, n_factories - 1)))
+            raw.append(take(k, 0, n_factories - 1))
         elif field in ("combinator", "fn"):
             sigs = combinators if field == "combinator" else custom_ops
-            raw.append(draw(st.integers(0, len(sigs) - 1)))
+            raw.append(take(k, 0, len(sigs) - 1))
             sig = sigs[raw[-1]]
         elif field == "arg" and sig is not None:
-            raw.append(draw(st.integers(0, sig.arg_max - sig.arg_min)) if sig.arg_max > sig.arg_min
-                       else 0)
+            raw.append(take(k, 0, sig.arg_max - sig.arg_min) if sig.arg_max > sig.arg_min else 0)
         elif field == "arg":
-            raw.append(draw(st.integers(0, widest)))
+            raw.append(take(k, 0, widest))
         elif field in ("src", "src2", "x", "y") and sig is not None:
             position = ("src", "src2", "x", "y").index(field) % 2
-            raw.append(draw(st.integers(0, slots - 1)) if position < len(sig.inputs) else -1)
+            raw.append(take(k, 0, slots - 1) if position < len(sig.inputs) else -1)
         elif field == "to":
             # An offset from the sender: a send always goes to another thread.
-            raw.append(draw(st.integers(1, threads - 1)))
+            raw.append(take(k, 1, threads - 1))
         else:
-            raw.append(draw(st.integers(0, slots - 1)))
+            raw.append(take(k, 0, slots - 1))
     if sig is not None and sig.inputs:
         # Factory and argument for inputs the combinator has to make itself (_build).
-        raw += [draw(st.integers(0, n_factories - 1)), draw(st.integers(0, widest))]
-    keep = draw(st.integers(0, _KEEP_EMPTY_ONE_IN - 1)) if name in _READS else 0
+        raw.append(take(len(raw), 0, n_factories - 1))
+        raw.append(take(len(raw), 0, widest))
+    keep = take("keep", 0, _KEEP_EMPTY_ONE_IN - 1) if name in _READS else 0
     # Only an op on slots no thread holds yet (a first make) uses its own thread draw.
-    thread = draw(st.integers(0, threads - 1)) if threads > 1 and name == "make" else 0
+    thread = take("thread", 0, threads - 1) if threads > 1 and name == "make" else 0
     return name, tuple(raw), keep, thread
 
 
-def schedules(target: str, capabilities: Collection[str], factories: Sequence[dict], *,
-              max_ops: int = DEFAULT_MAX_OPS, slots: int | None = None,
-              threads: int = 1, rules: dict | None = None,
-              combinators: Sequence[Signature] = (),
-              custom_ops: Sequence[Signature] = ()) -> st.SearchStrategy[Schedule]:
-    """Schedules for `target` using only `capabilities` (op names) and its `factories`
-    (dicts with min and max), over `slots` slots and `threads` threads, within the
-    target's declared ownership `rules` (see stresscoro/adapter.hpp). With one thread,
-    or a target that keeps objects on one thread, `send` is never generated.
-    make_from and call are generated over the target's `combinators` and `custom_ops`
-    (schedule.Signature), when it has some. `slots` defaults to DEFAULT_SLOTS, or
-    COMPOSITION_SLOTS for a target with combinators."""
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What schedules() draws from, its arguments settled."""
+
+    target: str
+    names: tuple[str, ...]  # the op set, in OP_ORDER (send twice)
+    ranges: tuple[tuple[int, int], ...]  # each factory's (min, max)
+    max_ops: int
+    slots: int
+    threads: int
+    rules: dict
+    combinators: tuple[Signature, ...]
+    custom_ops: tuple[Signature, ...]
+
+    @property
+    def composition(self) -> bool:
+        return bool(self.combinators or self.custom_ops)
+
+    @property
+    def op_args(self) -> tuple:
+        """_raw_op's and _op_draws's arguments after the op names."""
+        widest = max(hi - lo for lo, hi in self.ranges)
+        return (len(self.ranges), widest, self.slots, self.threads, self.combinators,
+                self.custom_ops)
+
+
+def _plan(target: str, capabilities: Collection[str], factories: Sequence[dict], *,
+          max_ops: int = DEFAULT_MAX_OPS, slots: int | None = None, threads: int = 1,
+          rules: dict | None = None, combinators: Sequence[Signature] = (),
+          custom_ops: Sequence[Signature] = ()) -> _Plan:
     rules = dict(rules or {})
     combinators, custom_ops = tuple(combinators), tuple(custom_ops)
     if slots is None:
@@ -545,15 +581,71 @@ def schedules(target: str, capabilities: Collection[str], factories: Sequence[di
     ranges = tuple((int(f["min"]), int(f["max"])) for f in factories)
     if not ranges:
         raise ValueError(f"target {target!r} declares no factories")
-    widest = max(hi - lo for lo, hi in ranges)
-    op_args = (len(ranges), widest, slots, threads, combinators, custom_ops)
-    composition = bool(combinators or custom_ops)
-    if composition:
-        raw_ops = _swarm_ops(names, op_args, max_ops)
+    return _Plan(target, names, ranges, max_ops, slots, threads, rules, combinators, custom_ops)
+
+
+def schedules(target: str, capabilities: Collection[str], factories: Sequence[dict], *,
+              max_ops: int = DEFAULT_MAX_OPS, slots: int | None = None,
+              threads: int = 1, rules: dict | None = None,
+              combinators: Sequence[Signature] = (),
+              custom_ops: Sequence[Signature] = ()) -> st.SearchStrategy[Schedule]:
+    """Schedules for `target` using only `capabilities` (op names) and its `factories`
+    (dicts with min and max), over `slots` slots and `threads` threads, within the
+    target's declared ownership `rules` (see stresscoro/adapter.hpp). With one thread,
+    or a target that keeps objects on one thread, `send` is never generated.
+    make_from and call are generated over the target's `combinators` and `custom_ops`
+    (schedule.Signature), when it has some. `slots` defaults to DEFAULT_SLOTS, or
+    COMPOSITION_SLOTS for a target with combinators."""
+    p = _plan(target, capabilities, factories, max_ops=max_ops, slots=slots, threads=threads,
+              rules=rules, combinators=combinators, custom_ops=custom_ops)
+    if p.composition:
+        raw_ops = _swarm_ops(p.names, p.op_args, p.max_ops)
     else:
-        raw_ops = st.lists(_raw_op(names, *op_args), min_size=1, max_size=max_ops)
-    return raw_ops.map(lambda raw: _build(target, ranges, slots, threads, rules, raw, combinators,
-                                          custom_ops, spread=composition))
+        raw_ops = st.lists(_raw_op(p.names, *p.op_args), min_size=1, max_size=p.max_ops)
+    return raw_ops.map(lambda raw: _build(p.target, p.ranges, p.slots, p.threads, p.rules, raw,
+                                          p.combinators, p.custom_ops, spread=p.composition))
+
+
+def schedule_choices(schedule: Schedule, capabilities: Collection[str],
+                     factories: Sequence[dict], **kwargs) -> tuple[int | bool, ...]:
+    """The choice sequence from which schedules(schedule.target, capabilities, factories,
+    **kwargs) draws `schedule`: what Hypothesis's example database keeps for an example
+    (hypothesis.database.choices_to_bytes), so that a campaign over that strategy
+    replays a schedule found by another engine (the native explorer, a fuzzer input)
+    as if it had found it itself. The schedule may use fewer slots or threads than the
+    strategy; it is drawn over the strategy's. Raises InvalidSchedule when the strategy
+    cannot draw it: longer than max_ops, beyond its slots or threads, or an op the
+    model does not accept where it stands."""
+    p = _plan(schedule.target, capabilities, factories, **kwargs)
+    if not 1 <= len(schedule.ops) <= p.max_ops:
+        raise InvalidSchedule(f"the strategy draws 1 to {p.max_ops} ops", field="ops",
+                              value=len(schedule.ops))
+    want = schedule.replace(slots=p.slots, threads=p.threads)
+    # Only a make draws its thread; every other op takes its slots' holder's.
+    raw_ops = [(name, raw, keep, thread if name == "make" else 0)
+               for name, raw, keep, thread in _raw_draws(want, p.ranges, p.rules, p.composition)]
+    if _build(p.target, p.ranges, p.slots, p.threads, p.rules, raw_ops, p.combinators,
+              p.custom_ops, spread=p.composition) != want:
+        raise InvalidSchedule("the strategy's model does not draw this schedule as it stands",
+                              field="ops", value=len(schedule.ops))
+    names = _enabled(p.names, 0) if p.composition else p.names
+    choices: list[int | bool] = [0] if p.composition else []  # swarm subset 0: every op
+    for name, raw, keep, thread in raw_ops:
+        choices.append(True)  # st.lists: one more element
+        if len(names) > 1:
+            choices.append(names.index(name))  # st.sampled_from: the index
+        given = {**dict(enumerate(raw)), "keep": keep, "thread": thread}
+
+        def take(k, lo: int, hi: int) -> int:
+            if not lo <= given[k] <= hi:
+                raise InvalidSchedule(f"a {name} draw is out of the strategy's {lo}..{hi}",
+                                      field=str(k), value=given[k])
+            choices.append(given[k])
+            return given[k]
+
+        _op_draws(name, take, *p.op_args)
+    choices.append(False)  # st.lists: no more elements
+    return tuple(choices)
 
 
 _COMPOSITION_WEIGHTED = frozenset({"make_from", "probe", "call", "step", "resume", "drop"})
@@ -576,11 +668,16 @@ def _swarm_ops(draw, names: tuple[str, ...], op_args: tuple, max_ops: int):
     """Swarm testing: each schedule draws from a random subset of the ops. A bug that
     needs three or four particular ops in a row is far likelier when the ops that
     would disturb them are left out; subset 0 (all ops) is where shrinking heads."""
-    enabled = _subset(names, draw(st.integers(0, SWARM_SUBSETS)))
-    # The ops that relate, drive and break objects count twice: copies, swaps and
-    # assignments matter less between coroutines than who awaits whom and who is gone.
-    enabled += tuple(n for n in enabled if n in _COMPOSITION_WEIGHTED)
+    enabled = _enabled(names, draw(st.integers(0, SWARM_SUBSETS)))
     return draw(st.lists(_raw_op(enabled, *op_args), min_size=1, max_size=max_ops))
+
+
+def _enabled(names: tuple[str, ...], which: int) -> tuple[str, ...]:
+    """The op names a swarm schedule samples from: subset `which`, where the ops that
+    relate, drive and break objects count twice (copies, swaps and assignments matter
+    less between coroutines than who awaits whom and who is gone)."""
+    subset = _subset(names, which)
+    return subset + tuple(n for n in subset if n in _COMPOSITION_WEIGHTED)
 
 
 def schedules_for(session, **kwargs) -> st.SearchStrategy[Schedule]:
