@@ -201,10 +201,13 @@ def run_explore(target: Target, sanitizer: str, *, seed: int | None = None,
                 timeout_s: float = 10.0, memory_mb: int = 4096, out_dir=None,
                 verify: bool = True, max_ops: int | None = None, slots: int | None = None,
                 threads: int | None = None, progress: Callable[[str], None] | None = None,
-                **_hypothesis_only) -> "CampaignResult":
+                database: object = "default", **_hypothesis_only) -> "CampaignResult":
     """A campaign of the native engine: explore, then shrink and report every distinct
-    finding as `fuzz` does (shrink.report_schedules)."""
-    from .runner import default_threads
+    finding as `fuzz` does (shrink.report_schedules). Each minimal schedule is kept in
+    the example database `fuzz` uses (runner.example_database: Hypothesis's own unless
+    `database` names another or None; off under a fixed `seed` unless named), under
+    the key of the `fuzz` campaign on this target and sanitizer, which replays it first."""
+    from .runner import default_threads, example_database
     from .shrink import report_schedules
 
     t0 = time.perf_counter()
@@ -218,4 +221,5 @@ def run_explore(target: Target, sanitizer: str, *, seed: int | None = None,
                             examples=seen.schedules, t0=t0,
                             first_seen=[at for _, at in seen.stops], compiler=compiler,
                             timeout_s=timeout_s, memory_mb=memory_mb, out_dir=out_dir,
-                            verify=verify, progress=progress)
+                            verify=verify, progress=progress,
+                            database=example_database(database, seed), **settings)

@@ -69,12 +69,16 @@ def _from_fuzzer_input(job: Job, options: dict) -> CampaignResult:
     from .explore import NativeProgram
     from .shrink import report_schedules
 
+    from .runner import example_database
+
     program = NativeProgram(job.target, "none", compiler=options.get("compiler"))
     s = program.decode_file(options["fuzzer_input"], **options["decode_settings"])
     return report_schedules(job.target, job.sanitizer, [s], compiler=options.get("compiler"),
                             timeout_s=options["timeout_s"], memory_mb=options["memory_mb"],
                             out_dir=options["out_dir"], verify=options["verify"],
-                            progress=_progress)
+                            progress=_progress,
+                            database=example_database(options["database"], options["seed"]),
+                            **{k: options.get(k) for k in ("max_ops", "slots", "threads")})
 
 
 def run_suite(args, extra_targets: list[targets_mod.Target] = ()) -> int:

@@ -15,10 +15,10 @@ from hypothesis.statistics import collector as hypothesis_statistics
 
 from . import reproducer
 from .oracle import Finding
-from .schedule import Schedule
+from .schedule import InvalidSchedule, Schedule
 from .session import TargetSession
 from .signature import identity
-from .strategies import DEFAULT_MAX_OPS, drive_suffixes, schedules_for
+from .strategies import DEFAULT_MAX_OPS, drive_suffixes, schedule_choices, schedules
 from .targets import Target
 
 # Settings profiles, in Hypothesis's own terms. A campaign takes one by name;
@@ -205,7 +205,10 @@ class Campaign:
     Invariants: `found` holds one FoundBug per signature, with the shortest schedule seen
     for it; a signature in `known` has been shrunk and no longer fails the property, so
     the search goes on past it. `examples` counts schedules generated (or replayed from
-    the database), `shrink_runs` those Hypothesis ran while shrinking."""
+    the database), `shrink_runs` those Hypothesis ran while shrinking.
+
+    Another engine (the native explorer, a fuzzer input) fills `found` and `examples`
+    itself through `session` and ends with result() all the same."""
 
     def __init__(self, target: Target, sanitizer: str, *, compiler: str | None = None,
                  timeout_s: float = 10.0, memory_mb: int = reproducer.DEFAULT_MEMORY_MB,
@@ -214,7 +217,9 @@ class Campaign:
                  tsan_fence_annotations: bool = False,
                  progress: Callable[[str], None] | None = None,
                  fails: Callable[[Finding], bool] | None = None,
-                 score: Callable[[Finding], float] | None = None) -> None:
+                 score: Callable[[Finding], float] | None = None,
+                 started: float | None = None) -> None:
+        """`started`: the time.perf_counter() the campaign's clock starts at (default now)."""
         from hypothesis import strategies as st
 
         self.target = target
@@ -238,13 +243,14 @@ class Campaign:
         self.note = ""
         self._round_calls = 0
         self._round_first_failure: int | None = None  # calls of this round before its first new finding
-        self._t0 = time.perf_counter()
+        self._t0 = time.perf_counter() if started is None else started
         self._last_report = self._t0
-        threads = threads or default_threads(sanitizer)
+        self._strategy_options = dict(max_ops=max_ops, slots=slots,
+                                      threads=threads or default_threads(sanitizer))
         # Deferred: the strategy needs the target's op set, which needs a build; a test
         # collected (by pytest or HypoFuzz) but never run must not pay for one.
-        self.schedules = st.deferred(lambda: schedules_for(self.session.open(), max_ops=max_ops,
-                                                           slots=slots, threads=threads))
+        self.schedules = st.deferred(lambda: schedules(self.target.name,
+                                                       **self._strategy_arguments()))
 
     def __enter__(self) -> "Campaign":
         return self
@@ -254,6 +260,26 @@ class Campaign:
 
     def close(self) -> None:
         self.session.close()
+
+    def _strategy_arguments(self) -> dict:
+        """schedules()'s arguments after the target's name: what the strategy draws from."""
+        s = self.session.open()
+        return dict(capabilities=s.capabilities, factories=s.factories, rules=s.rules,
+                    combinators=s.combinators, custom_ops=s.custom_ops, **self._strategy_options)
+
+    def _keyed(self, test: Callable, database_key: bytes | None = None) -> Callable:
+        """`test` marked with the campaign's part of its example-database key (default:
+        one per target and sanitizer); Hypothesis adds the test's own digest."""
+        test._hypothesis_internal_add_digest = database_key or (
+            f"stresscoro:{self.target.name}:{self.target.adapter}:{self.sanitizer}".encode())
+        return test
+
+    def database_key(self) -> bytes:
+        """The key under which a `fuzz` campaign on this target and sanitizer keeps its
+        examples (what Hypothesis computes for the property search() runs)."""
+        from hypothesis.internal.reflection import function_digest
+
+        return function_digest(self._keyed(self.property()))
 
     @property
     def elapsed_s(self) -> float:
@@ -340,12 +366,9 @@ class Campaign:
         total = max_examples if max_examples is not None else PROFILES[profile].max_examples
         if max_examples is None and self.session.combinators:
             total *= COMPOSITION_BUDGET_FACTOR
-        self.note = "\n".join(filter(None, [*self.session.notes, self.note]))
         if budget_s is not None:
             self.deadline = self._t0 + search_seconds(budget_s)
-        inner = test or self.property()
-        inner._hypothesis_internal_add_digest = database_key or (
-            f"stresscoro:{self.target.name}:{self.target.adapter}:{self.sanitizer}".encode())
+        inner = self._keyed(test or self.property(), database_key)
         overrides = dict(deadline=None, suppress_health_check=list(HealthCheck),
                          report_multiple_bugs=True, print_blob=False, verbosity=Verbosity.quiet)
         if database != "default":
@@ -417,16 +440,23 @@ class Campaign:
         self.shrink_runs += calls - searched
 
     def result(self, *, out_dir: Path | None = None, verify: bool = True,
-               budget_s: float | None = None) -> "CampaignResult":
-        """Symbolize, write and verify every finding; the campaign's result. With a budget,
-        steps that would end past it are skipped and say so."""
+               budget_s: float | None = None, database: object = None) -> "CampaignResult":
+        """Symbolize, write and verify every finding; the campaign's result, for every
+        search engine. With a budget, steps that would end past it are skipped and say
+        so. `database` (a Hypothesis example database): keep each finding's minimal
+        schedule there for the next `fuzz` campaign to replay first, for an engine
+        other than Hypothesis, which keeps its own."""
         end = None if budget_s is None else self._t0 + budget_s
+        notes = [*(self.session.notes if self.session.worker is not None else []), self.note]
+        drawn_from = self._strategy_arguments() if database is not None and self.found else None
         self.close()
         bugs = sorted(self.found.values(), key=lambda b: b.first_example)
         if bugs:
             _finalize(bugs, self.target, self.sanitizer, self.compiler, self.timeout_s,
                       self.memory_mb, self.extra_cxxflags, self.fails, end)
             bugs = one_per_signature(bugs, self.fails)
+            if drawn_from is not None:
+                notes += self._save_examples(bugs, database, drawn_from)
         if out_dir is not None:
             per_kind: dict[str, int] = {}
             for bug in bugs:
@@ -452,7 +482,7 @@ class Campaign:
                 else:
                     bug.reproducer.notes.append("not re-run: the time budget was spent")
         verdict = "findings" if bugs else "clean"
-        note = self.note
+        note = "\n".join(filter(None, notes))
         build = self.session.build
         blind = build.tsan_blind_spots if self.sanitizer == "tsan" and build else ()
         if blind and not self.annotated:
@@ -468,6 +498,55 @@ class Campaign:
                               elapsed_s=self.elapsed_s, findings=bugs, verdict=verdict,
                               note=note, annotated=self.annotated, shrink_runs=self.shrink_runs,
                               resources=self.session.usage())
+
+    def _save_examples(self, bugs: list[FoundBug], database, drawn_from: dict) -> list[str]:
+        """Save each bug's minimal schedule to `database` under database_key(), as the
+        choices the campaign's strategy draws it from (strategies.schedule_choices), the
+        form Hypothesis replays; every entry is replayed through the strategy before it
+        is saved. Returns a note for each schedule the strategy cannot draw."""
+        from hypothesis.database import choices_to_bytes
+
+        key = self.database_key()
+        strategy = schedules(self.target.name, **drawn_from)
+        notes = []
+        for bug in bugs:
+            if self.fails is not None and not self.fails(bug.finding):
+                continue
+            try:
+                choices = schedule_choices(bug.schedule, **drawn_from)
+                drawn = _drawn_from(strategy, choices)
+                if drawn is None or drawn.ops != bug.schedule.ops:
+                    raise InvalidSchedule("the strategy draws another schedule from its choices")
+            except InvalidSchedule as e:
+                notes.append(f"the {bug.finding.kind} schedule is not kept in the example "
+                             f"database: {e}")
+                continue
+            database.save(key, choices_to_bytes(choices))
+        return notes
+
+
+def _drawn_from(strategy, choices: tuple) -> Schedule | None:
+    """What `strategy` draws from `choices`, as Hypothesis replays a database entry
+    (None: the choices run out first)."""
+    from hypothesis.control import BuildContext
+    from hypothesis.errors import StopTest
+    from hypothesis.internal.conjecture.data import ConjectureData
+
+    data = ConjectureData.for_choices(choices)
+    try:
+        with BuildContext(data, wrapped_test=_drawn_from):
+            return data.draw(strategy)
+    except StopTest:
+        return None
+
+
+def example_database(database: object, seed: int | None):
+    """The example database a campaign of another engine keeps its findings in, by
+    search()'s conventions: "default" is Hypothesis's own, off under a fixed seed
+    (as Hypothesis's @seed turns it off); None is none; else `database` itself."""
+    if database != "default":
+        return database
+    return None if seed is not None else settings().database
 
 
 # A budget covers the whole campaign: the search stops early enough to leave time for
@@ -521,50 +600,6 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
         campaign.search(max_examples=max_examples, seed=seed, profile=profile,
                         database=database, budget_s=budget_s)
         return campaign.result(out_dir=out_dir, verify=verify, budget_s=budget_s)
-
-
-def finish_campaign(found: dict, count: int, t0: float, target: Target, sanitizer: str,
-                    options, build, *, note: str = "", out_dir: Path | None = None,
-                    verify: bool = True, compiler: str | None = None, timeout_s: float = 10.0,
-                    memory_mb: int = reproducer.DEFAULT_MEMORY_MB,
-                    extra_cxxflags: tuple[str, ...] = (),
-                    progress: Callable[[str], None] | None = None,
-                    fails: Callable[[Finding], bool] | None = None) -> CampaignResult:
-    """The end of every search engine's campaign (Hypothesis, a fuzzer input, explore):
-    re-run each minimal schedule symbolized, write and verify reproducers (for the
-    findings `fails` accepts, when given), decide the verdict. `found` maps a finding's
-    signature to its FoundBug."""
-    tsan_fence_annotations = "-DSTRESSCORO_TSAN_FENCE_ANNOTATIONS=1" in extra_cxxflags
-    bugs = sorted(found.values(), key=lambda b: b.first_example)
-    if bugs:
-        _finalize(bugs, target, sanitizer, compiler, timeout_s, memory_mb, extra_cxxflags, fails)
-    if out_dir is not None:
-        per_kind: dict[str, int] = {}
-        for bug in bugs:
-            if fails is not None and not fails(bug.finding):
-                continue
-            per_kind[bug.finding.kind] = per_kind.get(bug.finding.kind, 0) + 1
-            bug.reproducer = reproducer.write(bug.schedule, target, options, bug.finding,
-                                              bug.factory_names, out_dir,
-                                              index=per_kind[bug.finding.kind],
-                                              timeout_s=timeout_s, memory_mb=memory_mb)
-            if verify:
-                reproducer.verify(bug.reproducer, bug.finding, timeout_s=timeout_s,
-                                  memory_mb=memory_mb, progress=progress)
-    verdict = "findings" if bugs else "clean"
-    blind = build.tsan_blind_spots if sanitizer == "tsan" and build else ()
-    if blind and not tsan_fence_annotations:
-        verdict = "unverifiable"
-        note = (f"unverifiable under tsan: the target uses {', '.join(blind)}, which "
-                "ThreadSanitizer does not model, so its race reports there may be false "
-                "and its silence proves nothing. To verify it anyway, annotate the fence "
-                "(stresscoro/tsan_fence.hpp) and rerun with --tsan-fence-annotations.")
-    elif blind:
-        note = (f"the target uses {', '.join(blind)}; checked through its "
-                "STRESSCORO_TSAN_ACQUIRE/RELEASE annotations (--tsan-fence-annotations)")
-    return CampaignResult(target=target, sanitizer=sanitizer, examples=count,
-                          elapsed_s=time.perf_counter() - t0, findings=bugs, verdict=verdict,
-                          note=note, annotated=tsan_fence_annotations)
 
 
 def _chosen(findings: list[Finding], fails: Callable[[Finding], bool] | None) -> Finding | None:

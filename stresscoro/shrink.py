@@ -1,6 +1,7 @@
 """Findings that come from outside a Hypothesis search (a fuzzer's crash file, the
 native explorer) are shrunk here and reported through the campaign's own ending
-(runner.finish_campaign): same JSON, same reproducers, same verification.
+(runner.Campaign.result): same JSON, same deduplication, same reproducers, same
+verification, and the minimal schedules kept in the same example database.
 
 The shrinker works on schedules: it tries shorter and simpler ones (chunks of ops
 deleted, then factories, arguments and threads lowered), passes each through the
@@ -10,14 +11,12 @@ Greedy to a fixed point: no single deletion or lowering keeps the finding."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 
 from .oracle import Finding
-from .runner import CampaignResult, FoundBug, finish_campaign, forbidden
+from .runner import Campaign, CampaignResult, FoundBug, forbidden
 from .schedule import InvalidSchedule, Op, Schedule
-from .session import TargetSession
-from .strategies import rebuild
+from .strategies import DEFAULT_MAX_OPS, rebuild
 from .targets import Target
 
 
@@ -105,15 +104,18 @@ def report_schedules(target: Target, sanitizer: str, schedules: Sequence[Schedul
                      examples: int | None = None, t0: float | None = None,
                      first_seen: Sequence[float] = (), compiler: str | None = None,
                      timeout_s: float = 10.0, memory_mb: int = 4096, out_dir=None,
-                     verify: bool = True, progress: Callable[[str], None] | None = None
-                     ) -> CampaignResult:
+                     verify: bool = True, progress: Callable[[str], None] | None = None,
+                     database: object = None, max_ops: int | None = None,
+                     slots: int | None = None, threads: int | None = None) -> CampaignResult:
     """Run each schedule (a fuzzer input, an explorer's finding), shrink every distinct
-    finding to a minimal schedule, and end the campaign as `fuzz` does."""
-    t0 = time.perf_counter() if t0 is None else t0
-    found: dict[tuple[str, str], FoundBug] = {}
-    session = TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
-                            memory_mb=memory_mb, symbolize=False)
-    with session:
+    finding to a minimal schedule, and end the campaign as `fuzz` does (Campaign.result).
+    `database`: a Hypothesis example database where each minimal schedule is kept for
+    the `fuzz` campaign drawing schedules with the same max_ops, slots and threads."""
+    campaign = Campaign(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
+                        memory_mb=memory_mb, max_ops=max_ops or DEFAULT_MAX_OPS, slots=slots,
+                        threads=threads, progress=progress, started=t0)
+    with campaign:
+        session = campaign.session.open()
         names, factories, rules = session.factory_names, session.factories, session.rules
         # Classify every schedule first; shrink only the shortest of each distinct finding.
         firsts: dict[tuple[str, str], tuple[int, Schedule, Finding]] = {}
@@ -125,7 +127,7 @@ def report_schedules(target: Target, sanitizer: str, schedules: Sequence[Schedul
             if kept is None or len(s.ops) < len(kept[1].ops):
                 firsts[f.signature] = (i, s, f)
         for i, s, first in firsts.values():
-            seen_s = first_seen[i] if i < len(first_seen) else time.perf_counter() - t0
+            seen_s = first_seen[i] if i < len(first_seen) else campaign.elapsed_s
             kind = first.kind
 
             def fails(c: Schedule) -> bool:
@@ -136,12 +138,10 @@ def report_schedules(target: Target, sanitizer: str, schedules: Sequence[Schedul
             f = session.run(small).primary if small is not s else first
             if f is None or f.kind != kind:  # flaky: keep what was seen
                 small, f = s, first
-            bug = found.get(f.signature)
+            bug = campaign.found.get(f.signature)
             if bug is None or len(small.ops) < len(bug.schedule.ops):
-                found[f.signature] = FoundBug(f, small, i + 1, seen_s, time.perf_counter() - t0,
-                                              factory_names=names, preconditions=forbidden(rules))
-        build = session.build
-    return finish_campaign(found, examples if examples is not None else len(schedules), t0,
-                           target, sanitizer, session.options, build, out_dir=out_dir,
-                           verify=verify, compiler=compiler, timeout_s=timeout_s,
-                           memory_mb=memory_mb, progress=progress)
+                campaign.found[f.signature] = FoundBug(f, small, i + 1, seen_s, campaign.elapsed_s,
+                                                       factory_names=names,
+                                                       preconditions=forbidden(rules))
+        campaign.examples = examples if examples is not None else len(schedules)
+        return campaign.result(out_dir=out_dir, verify=verify, database=database)

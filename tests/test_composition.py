@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 
 from stresscoro import reproducer, targets
-from stresscoro.runner import forbidden, run_campaign
+from stresscoro.explore import run_explore
+from stresscoro.runner import Campaign, forbidden, run_campaign
 from stresscoro.schedule import Schedule, Signature, make, op
 from stresscoro.session import TargetSession
 from stresscoro.strategies import schedules, schedules_for
@@ -351,6 +352,20 @@ def test_an_await_the_library_restricts_is_left_out_with_one_note(open_session):
     assert len(notes) == 1
     assert "compiler said:" in notes[0] and "coroutine_handle" in notes[0]
     assert any("no handle()" in n for n in s.notes)
+
+
+def test_a_campaign_notes_its_target_once_however_often_it_searches():
+    with Campaign(lib("restrictlib"), "asan") as campaign:
+        for seed_ in (1, 2):
+            campaign.search(max_examples=5, seed=seed_, database=None)
+        note = campaign.result(verify=False).note
+    assert note.count("left out: op probe") == 1, note
+    assert note.count("no handle()") == 1, note
+
+
+def test_the_native_engine_notes_its_target_as_fuzz_does():
+    note = run_explore(lib("restrictlib"), "asan", schedules=500, verify=False).note
+    assert note.count("left out: op probe") == 1, note
 
 
 def test_an_await_the_adapter_asks_for_is_a_build_error(tmp_path):

@@ -1,6 +1,7 @@
 """`stresscoro explore`: the native engine finds seeded classes, hands the exact schedule
 in flight back from a crashed or stopped batch, shrinks it to the minimal schedule and
-reports it as `fuzz` does (same JSON, verified reproducers); correct twins stay clean."""
+reports it as `fuzz` does (same JSON, verified reproducers, the same example database,
+which `fuzz` replays first); correct twins stay clean."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from stresscoro import cli, schedule as sched, targets
 from stresscoro.explore import NativeProgram, explore_batches
 from stresscoro.oracle import Finding
-from stresscoro.runner import FoundBug
+from stresscoro.runner import FoundBug, example_database
 
 from conftest import SCHEDULES
 
@@ -21,9 +24,9 @@ FINDING_KEYS = set(FoundBug(Finding("leak", 0, ""), sched.Schedule("t", (sched.m
                             0.0).to_json())
 
 
-def _explore(tmp_path, *args: str) -> tuple[int, dict]:
+def _explore(tmp_path, *args: str, command: str = "explore") -> tuple[int, dict]:
     report = tmp_path / "report.json"
-    code = cli.main(["explore", *args, "--out", str(tmp_path / "out"), "--json", str(report)])
+    code = cli.main([command, *args, "--out", str(tmp_path / "out"), "--json", str(report)])
     return code, json.loads(report.read_text())
 
 
@@ -48,6 +51,43 @@ def test_explore_reports_a_seeded_class_as_fuzz_does(tmp_path):
     assert finding["preconditions"]  # the task's rules forbid some things, as fuzz says
     assert doc["summary"]["bug_classes_found"] == ["copy-owning-task"]
     assert doc["summary"]["reproducers_verified"] == 1
+
+
+@pytest.mark.parametrize("name", ["copyable-task", "eager-frees-task"])
+def test_fuzz_replays_a_native_finding_from_the_example_database_first(tmp_path, name):
+    """explore keeps each minimal schedule in the example database, as the choices the
+    fuzz campaign's strategy draws it from, under that campaign's key: fuzz on the same
+    database runs it as its first example. A plain and a composition (swarm) target."""
+    kind = targets.get(name).expected
+    db = tmp_path / "db"
+    code, doc = _explore(tmp_path, name, "--sanitizer", "asan", "--schedules", "200000",
+                         "--seed", "1", "--database", str(db), "--no-verify")
+    assert code == 1
+    native = {f["kind"]: f for f in doc["results"][0]["findings"]}
+    assert kind in native, native
+
+    def fuzz(database) -> list[dict]:
+        code, doc = _explore(tmp_path, name, "--sanitizer", "asan", "--seed", "2",
+                             "--max-examples", "30", "--database", str(database),
+                             "--no-verify", command="fuzz")
+        return sorted(doc["results"][0]["findings"], key=lambda f: f["first_example"])
+
+    # Without explore's entries this search does not fail at its first example ...
+    assert all(f["first_example"] > 1 for f in fuzz(tmp_path / "empty")), name
+    # ... with them, its first example is the native finding, already minimal.
+    first = fuzz(db)[0]
+    assert first["first_example"] == 1 and first["kind"] == kind, first
+    assert first["length"] == native[kind]["length"], (first["readable"], native[kind]["readable"])
+
+
+def test_explore_keeps_findings_in_the_database_fuzz_would_use(tmp_path):
+    """Hypothesis's own database unless another is named; off under a fixed seed (as
+    for fuzz, whose @seed turns the default one off) unless it is named."""
+    named = DirectoryBasedExampleDatabase(str(tmp_path))
+    assert example_database("default", None) == settings().database
+    assert example_database("default", 1) is None
+    assert example_database(named, 1) is named
+    assert example_database(None, None) is None
 
 
 def test_a_correct_twin_stays_clean_over_native_schedules(tmp_path):

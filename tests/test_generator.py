@@ -1,7 +1,9 @@
 """The native schedule generator (native/include/stresscoro/generator.hpp) and the
 Python model (strategies) are one legality model written twice: every schedule the C++
 side draws, from a seed or from any byte string, is accepted unchanged by the Python
-model, on every built-in target."""
+model, on every built-in target. And a schedule either side draws has a choice
+sequence (strategies.schedule_choices) from which the Hypothesis strategy draws it
+again: what the example database keeps for `fuzz` to replay."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from hypothesis import strategies as st
 
 from stresscoro import targets
 from stresscoro.explore import NativeProgram, decode
-from stresscoro.strategies import rebuild, schedules
+from stresscoro.runner import _drawn_from
+from stresscoro.schedule import InvalidSchedule, Schedule, make
+from stresscoro.strategies import DEFAULT_MAX_OPS, rebuild, schedule_choices, schedules, schedules_for
 
 DRAWS = 400  # per target, per source (seeds, byte strings), per thread setting
 
@@ -78,3 +82,66 @@ def test_the_python_model_accepts_its_own_draws_unchanged(data):
     s = data.draw(schedules("compose-task", caps, d["factories"], rules=d["rules"],
                             combinators=combinators, custom_ops=custom_ops))
     assert rebuild(s, d["factories"], d["rules"], spread=True) == s
+
+
+# -- the choices the strategy draws a schedule from -------------------------------------
+
+# Plain, composition (make_from, probe, swarm op subsets) and cross-thread (send) targets.
+REPLAYED = [("task", 1), ("copyable-task", 1), ("compose-task", 1),
+            ("dangling-when-all-task", 1), ("overwritten-awaiter-task", 1),
+            ("relaxed-shared-task", 2)]
+
+
+def _strategy_and_choices(session, threads: int):
+    kwargs = dict(rules=session.rules, combinators=session.combinators,
+                  custom_ops=session.custom_ops, threads=threads)
+    strategy = schedules_for(session, threads=threads)
+    return strategy, lambda s: schedule_choices(s, session.capabilities, session.factories,
+                                                **kwargs)
+
+
+@pytest.mark.parametrize("name,threads", REPLAYED)
+def test_every_native_draw_replays_from_its_choices_through_the_strategy(sessions, name,
+                                                                         threads):
+    strategy, choices_of = _strategy_and_choices(sessions(name, "none"), threads)
+    replayed = 0
+    for s in program(name).generate(1000, DRAWS, threads=threads):
+        if not 1 <= len(s.ops) <= DEFAULT_MAX_OPS:
+            # Empty, or made longer than the strategy's list by the makes a make_from
+            # draws for its inputs: no choice sequence gives it.
+            with pytest.raises(InvalidSchedule):
+                choices_of(s)
+            continue
+        assert _drawn_from(strategy, choices_of(s)).ops == s.ops, "\n".join(s.render())
+        replayed += 1
+    assert replayed >= DRAWS * 0.9
+
+
+@pytest.mark.parametrize("name,threads", REPLAYED)
+def test_every_strategy_draw_replays_from_its_choices(sessions, name, threads):
+    strategy, choices_of = _strategy_and_choices(sessions(name, "none"), threads)
+
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(strategy)
+    def replays(s):
+        if 1 <= len(s.ops) <= DEFAULT_MAX_OPS:
+            assert _drawn_from(strategy, choices_of(s)) == s
+
+    replays()
+
+
+def test_a_schedule_the_model_would_steer_has_no_choices(sessions):
+    """The check can fail: a probe onto a live slot is not what the strategy draws."""
+    session = sessions("task", "none")
+    s = decode("task", [0x5343, 2, 3, 1, 2, 1, 0, 0, 0, 0, 0, 0, 15, 0, 0, 0, 0, 0, 0])
+    with pytest.raises(InvalidSchedule, match="does not draw this schedule"):
+        schedule_choices(s, session.capabilities, session.factories, rules=session.rules)
+    # Longer than the strategy's lists, or beyond its slots: none either.
+    two = Schedule("task", (make(0), make(2)), slots=3)
+    assert schedule_choices(two, session.capabilities, session.factories, rules=session.rules)
+    with pytest.raises(InvalidSchedule):
+        schedule_choices(two, session.capabilities, session.factories, rules=session.rules,
+                         max_ops=1)
+    with pytest.raises(InvalidSchedule):
+        schedule_choices(two, session.capabilities, session.factories, rules=session.rules,
+                         slots=2)
