@@ -7,9 +7,6 @@ libraries under tests/libs; the strategy tests run without native code."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +16,7 @@ from hypothesis import HealthCheck, given, seed, settings
 
 from stresscoro import reproducer, targets
 from stresscoro.explore import run_explore
-from stresscoro.runner import Campaign, forbidden, run_campaign
+from stresscoro.runner import Campaign, forbidden
 from stresscoro.schedule import Schedule, Signature, make, op
 from stresscoro.session import TargetSession
 from stresscoro.strategies import schedules, schedules_for
