@@ -5,6 +5,9 @@
 //   take turns through a relaxed atomic counter, which gives ThreadSanitizer no
 //   happens-before edge: only the target's synchronisation (and `send`, which goes
 //   through a mutex like a real hand-off queue) orders one thread's work after another's.
+// - Schedule threads are persistent (detail::schedule_threads), started by the first
+//   schedule that needs them; between schedules they give ThreadSanitizer the same
+//   edges a thread start and join would.
 // - The header of the shared area always names the op in flight, so a crash can be
 //   attributed to an op by the parent.
 // - After the last op every live slot is dropped by the thread that holds it (threads
@@ -27,6 +30,7 @@
 #include <stresscoro/adapter.hpp>
 #include <stresscoro/detail/alloc_track.hpp>
 #include <stresscoro/detail/event_log.hpp>
+#include <stresscoro/detail/schedule_threads.hpp>
 #include <stresscoro/probe.hpp>
 
 #if defined(STRESSCORO_ASAN)
@@ -36,7 +40,6 @@ extern "C" int __asan_address_is_poisoned(void const volatile* address);
 extern "C" void __tsan_ignore_thread_begin();
 extern "C" void __tsan_ignore_thread_end();
 #endif
-#include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -77,7 +80,7 @@ inline constexpr int schedule_magic = 0x5343;
 inline constexpr int schedule_version = 2;
 inline constexpr int op_words = 7;
 inline constexpr int max_slots = 16;
-inline constexpr int max_threads = 8;
+inline constexpr int max_threads = detail::schedule_threads::capacity;
 inline constexpr int max_ops = 4096;
 inline constexpr std::size_t driver_stack_margin = 64 * 1024;
 
@@ -103,9 +106,6 @@ STRESSCORO_NO_TSAN inline int quiet_load(const int& word) noexcept {
 }
 STRESSCORO_NO_TSAN inline void quiet_store(int& word, int value) noexcept {
     __atomic_store_n(&word, value, __ATOMIC_RELAXED);
-}
-STRESSCORO_NO_TSAN inline void quiet_add(int& word, int value) noexcept {
-    __atomic_fetch_add(&word, value, __ATOMIC_RELAXED);
 }
 
 /// While alive, ThreadSanitizer does not see this thread's memory accesses: the
@@ -155,8 +155,6 @@ class driver {
         int m_slots = 0;
         int m_threads = 0;
         int m_turn = 0;   // only through detail::quiet_*
-        int m_ready = 0;
-        int m_go = 0;
     };
 
     static inline slot s_slots[max_slots];
@@ -301,8 +299,6 @@ public:
         s_run.m_slots = n_slots;
         s_run.m_threads = n_threads;
         detail::quiet_store(s_run.m_turn, 0);
-        detail::quiet_store(s_run.m_ready, 0);
-        detail::quiet_store(s_run.m_go, 0);
         s_probe_count.store(0, std::memory_order_relaxed);
         for (int s = 0; s < max_slots; ++s) {
             s_slots[s].m_live.store(false, std::memory_order_relaxed);
@@ -317,36 +313,31 @@ public:
         }
 
         // One schedule thread, and the caller asked for it: the calling thread is schedule
-        // thread 0 (no thread start per schedule; see run_on_calling_thread).
+        // thread 0 (see run_on_calling_thread). Otherwise the pool's threads run it; they
+        // are started once, before any op, so their start-up allocations are never counted
+        // against an op.
         const bool same_thread = n_threads == 1 && s_same_thread;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        // The driver's own frames sit below the target's on this stack; the margin keeps
-        // a schedule that overflows here overflowing in a reproducer, which has fewer.
-        pthread_attr_setstacksize(&attr, detail::stack_bytes<A>() + driver_stack_margin);
-        pthread_t threads[max_threads];
-        int started = 0;
-        for (; !same_thread && started < n_threads; ++started) {
-            if (pthread_create(&threads[started], &attr, &thread_main, &s_ctx[started]) != 0) break;
+        if (same_thread) {
+            s_ctx[0].m_tid.store(static_cast<long long>(syscall(SYS_gettid)));
+        } else {
+            // The driver's own frames sit below the target's on a thread's stack; the
+            // margin keeps a schedule that overflows here overflowing in a reproducer,
+            // which has fewer.
+            if (!s_threads.start(n_threads, detail::stack_bytes<A>() + driver_stack_margin)) {
+                return err_thread_start;
+            }
+            for (int t = 0; t < n_threads; ++t) {
+                s_ctx[t].m_tid.store(s_threads.tid(t), std::memory_order_relaxed);
+            }
         }
-        pthread_attr_destroy(&attr);
-        if (!same_thread && started < n_threads) {
-            // Threads already started wait for m_go; release them with nothing to do.
-            detail::quiet_store(s_run.m_turn, n_ops + n_threads);
-            detail::quiet_store(s_run.m_go, 1);
-            for (int t = 0; t < started; ++t) pthread_join(threads[t], nullptr);
-            return err_thread_start;
-        }
-        // Every thread is running before the first op, so thread start-up allocations
-        // are never counted against an op.
-        while (!same_thread && detail::quiet_load(s_run.m_ready) < n_threads) detail::spin_pause();
-        if (same_thread) s_ctx[0].m_tid.store(static_cast<long long>(syscall(SYS_gettid)));
         for (int t = 0; t < n_threads; ++t) {
             detail::log_event(ev_thread, -1, t, s_ctx[t].m_tid.load(std::memory_order_relaxed));
         }
-        detail::quiet_store(s_run.m_go, 1);
-        if (same_thread) thread_main(&s_ctx[0]);
-        for (int t = 0; t < started; ++t) pthread_join(threads[t], nullptr);
+        if (same_thread) {
+            take_turns(s_ctx[0]);
+        } else {
+            s_threads.release(n_threads);
+        }
         if constexpr (detail::has_end<A>) {
             // Memory the library caches until end() and releases there is not a leak;
             // end()'s own allocations are not counted.
@@ -464,11 +455,11 @@ private:
         }
     }
 
-    static void* thread_main(void* arg) {
-        thread_ctx& ctx = *static_cast<thread_ctx*>(arg);
-        ctx.m_tid.store(static_cast<long long>(syscall(SYS_gettid)), std::memory_order_relaxed);
-        detail::quiet_add(s_run.m_ready, 1);
-        while (!detail::quiet_load(s_run.m_go)) detail::spin_pause();
+    static void pool_body(int index) { take_turns(s_ctx[index]); }
+    static void stop_threads() { s_threads.stop(); }
+    static inline detail::schedule_threads s_threads{&pool_body, &stop_threads};
+
+    static void take_turns(thread_ctx& ctx) {
         const int n_ops = s_run.m_ops_count;
         const int last_turn = n_ops + s_run.m_threads;  // one end-of-schedule turn per thread
         for (;;) {
@@ -488,7 +479,6 @@ private:
             }
             detail::quiet_store(s_run.m_turn, turn + 1);
         }
-        return nullptr;
     }
 
     static void collect_mail(thread_ctx& ctx) {
