@@ -5,17 +5,17 @@
 // under ThreadSanitizer (a thread start there is hundreds of microseconds). The pool
 // keeps the threads and gives each schedule the two happens-before edges a start and
 // a join gave, through two atomics ThreadSanitizer sees (m_start, m_finish): everything
-// the calling thread did before release() happens before every op of the schedule,
-// and everything the schedule's threads did happens before release() returns. Nothing
+// the calling thread did before launch() happens before every op of the schedule,
+// and everything the schedule's threads did happens before finish() returns. Nothing
 // else between the calling thread and the pool is visible to it: the waiting is done
 // on quiet words (plain atomics outside its view, with futexes to sleep on), so a
 // wait's length never changes what it records.
 //
 // Invariants:
-// - Threads 0 .. started()-1 exist in this process. A fork leaves the threads behind
+// - Threads 0 .. m_started-1 exist in this process. A fork leaves the threads behind
 //   in the parent: the first start() in the child finds another pid and starts anew.
-// - A thread runs the body once per release() that counts it (index < n), never
-//   between releases. The threads end at exit (stop()), or with the process.
+// - A thread runs the body once per launch() that counts it (index < n), never
+//   otherwise. The threads end at exit (stop()), or with the process.
 // - Thread-local variables of the code a schedule runs live as long as the pool, not
 //   one schedule (as they do for the calling thread of driver::run_on_calling_thread).
 #ifndef STRESSCORO_DETAIL_SCHEDULE_THREADS_HPP_INCLUDED
@@ -35,6 +35,102 @@
 #include <cstdlib>
 
 namespace stresscoro::detail {
+
+// Quiet words: plain ints read and written only through these, outside TSan's view
+// entirely (the driver's turn-taking, the pool's hand-offs). Relaxed atomics would
+// already create no happens-before edge, but TSan still counts them as events, and a
+// wait's count of them varies from run to run: that would perturb TSan's shadow state
+// (which of four past accesses a cell keeps) and make a race reported in one run
+// missed in the next. Hidden, the same schedule gives the same report. The sleep
+// handshakes (count a sleeper then read the word; write the word then read the
+// sleepers) need sequential consistency, or a wake-up could be missed.
+STRESSCORO_NO_TSAN inline int quiet_get(const int& w) noexcept {
+    return __atomic_load_n(&w, __ATOMIC_SEQ_CST);
+}
+STRESSCORO_NO_TSAN inline long long quiet_get(const long long& w) noexcept {
+    return __atomic_load_n(&w, __ATOMIC_SEQ_CST);
+}
+STRESSCORO_NO_TSAN inline void quiet_set(int& w, int v) noexcept {
+    __atomic_store_n(&w, v, __ATOMIC_SEQ_CST);
+}
+STRESSCORO_NO_TSAN inline void quiet_set(long long& w, long long v) noexcept {
+    __atomic_store_n(&w, v, __ATOMIC_SEQ_CST);
+}
+STRESSCORO_NO_TSAN inline int quiet_add(int& w, int v) noexcept {
+    return __atomic_add_fetch(&w, v, __ATOMIC_SEQ_CST);
+}
+
+inline long long monotonic_ns() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
+/// A quiet word other threads wait on until it changes.
+struct quiet_signal {
+    int m_value = 0;
+    int m_sleepers = 0;
+
+    /// Until the value differs from `seen`: on the CPU for a few microseconds (a
+    /// hand-off between two running threads takes about one), then yielding it until
+    /// `spin_ns` have passed, then asleep (a loaded machine may not be running the
+    /// thread that will change it; yielding in a loop there costs more than a sleep).
+    void wait_while(int seen, long long spin_ns) noexcept {
+        long long deadline = 0;
+        for (int i = 0; quiet_get(m_value) == seen; ++i) {
+            if (i < 64) {
+                cpu_relax();
+                continue;
+            }
+            if ((i & 7) == 0) {
+                const long long now = monotonic_ns();
+                if (deadline == 0) deadline = now + spin_ns;
+                if (now >= deadline) {
+                    quiet_add(m_sleepers, 1);
+                    while (quiet_get(m_value) == seen) {
+                        syscall(SYS_futex, &m_value, FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+                    }
+                    quiet_add(m_sleepers, -1);
+                    return;
+                }
+            }
+            sched_yield();
+        }
+    }
+
+    /// Until the value (which only grows) reaches `target`.
+    void wait_until(int target, long long spin_ns) noexcept {
+        for (int v; (v = quiet_get(m_value)) < target;) wait_while(v, spin_ns);
+    }
+
+    void set(int value) noexcept {
+        quiet_set(m_value, value);
+        wake();
+    }
+
+    /// Add one; wake the sleepers when the value reaches `target`.
+    void add(int target) noexcept {
+        if (quiet_add(m_value, 1) == target) wake();
+    }
+
+    int get() const noexcept { return quiet_get(m_value); }
+
+private:
+    void wake() noexcept {
+        if (quiet_get(m_sleepers) > 0) {
+            syscall(SYS_futex, &m_value, FUTEX_WAKE_PRIVATE, max_waiters, nullptr, nullptr, 0);
+        }
+    }
+    static constexpr int max_waiters = 1 << 30;
+
+    static void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+#endif
+    }
+};
 
 class schedule_threads {
 public:
@@ -70,8 +166,6 @@ public:
             w.m_pool = this;
             w.m_index = m_started;
             quiet_set(w.m_tid, 0);
-            quiet_set(w.m_go, quiet_get(m_generation));
-            quiet_set(w.m_sleeping, 0);
             if (pthread_create(&w.m_thread, &attr, &thread_main, &w) != 0) break;
             while (quiet_get(w.m_tid) == 0) sched_yield();
         }
@@ -79,43 +173,39 @@ public:
         return n <= m_started;
     }
 
-    /// End and join the threads, if this process started them and no schedule is in
-    /// flight (exit() called from an op leaves them be). At exit, so that
-    /// ThreadSanitizer finds one thread left and skips its exit sleep (atexit_sleep_ms).
-    void stop() noexcept {
-        if (m_pid != getpid() || quiet_get(m_busy)) return;
-        quiet_set(m_quit, 1);
-        const int generation = quiet_get(m_generation) + 1;
-        quiet_set(m_generation, generation);
-        for (int i = 0; i < m_started; ++i) {
-            quiet_set_seq(m_workers[i].m_go, generation);
-            futex_wake(m_workers[i].m_go);
-        }
-        for (int i = 0; i < m_started; ++i) pthread_join(m_workers[i].m_thread, nullptr);
-        m_started = 0;
-        quiet_set(m_quit, 0);
-    }
-
     /// The OS thread id of thread i (what sanitizer reports print).
     long long tid(int i) const noexcept { return quiet_get(m_workers[i].m_tid); }
 
-    /// Run the body once on each of threads 0 .. n-1 (all started) and return when all
-    /// have finished.
-    void release(int n) noexcept {
+    /// Start the body on each of threads 0 .. n-1 (all started); finish() waits for them.
+    void launch(int n) noexcept {
         quiet_set(m_busy, 1);
-        quiet_set(m_done, 0);
+        m_done.set(0);
         quiet_set(m_active, n);
         m_start.fetch_add(1, std::memory_order_release);  // the edge a thread start gave
-        const int generation = quiet_get(m_generation) + 1;
-        quiet_set(m_generation, generation);
-        for (int i = 0; i < n; ++i) {
-            worker& w = m_workers[i];
-            quiet_set_seq(w.m_go, generation);
-            if (quiet_get_seq(w.m_sleeping)) futex_wake(w.m_go);
-        }
-        wait_until(m_done, n, m_caller_sleeping, main_spin_ns);
+        const int generation = m_generation + 1;
+        m_generation = generation;
+        for (int i = 0; i < n; ++i) m_workers[i].m_go.set(generation);
+    }
+
+    /// Return when every thread of the last launch() has finished its body.
+    void finish() noexcept {
+        m_done.wait_until(quiet_get(m_active), caller_spin_ns);
         (void)m_finish.load(std::memory_order_acquire);  // the edge a join gave
         quiet_set(m_busy, 0);
+    }
+
+    /// End and join the threads, if this process started them and no schedule is in
+    /// flight (exit() called from an op leaves them be). Registered with atexit, so that
+    /// ThreadSanitizer finds one thread left at exit and skips its exit sleep.
+    void stop() noexcept {
+        if (m_pid != getpid() || quiet_get(m_busy)) return;
+        quiet_set(m_quit, 1);
+        const int generation = m_generation + 1;
+        m_generation = generation;
+        for (int i = 0; i < m_started; ++i) m_workers[i].m_go.set(generation);
+        for (int i = 0; i < m_started; ++i) pthread_join(m_workers[i].m_thread, nullptr);
+        m_started = 0;
+        quiet_set(m_quit, 0);
     }
 
 private:
@@ -123,95 +213,37 @@ private:
         schedule_threads* m_pool = nullptr;
         pthread_t m_thread{};
         int m_index = 0;
-        // Quiet words: only through quiet_*.
-        int m_go = 0;        // the generation this thread is released for
-        int m_sleeping = 0;  // 1 while it sleeps (or is about to) on m_go
-        long long m_tid = 0;
+        quiet_signal m_go;   // the generation this thread is released for
+        long long m_tid = 0;  // quiet
     };
 
-    // How long a thread spins for its next schedule before it sleeps: schedules run
-    // back to back come within that; a worker waiting on its parent lets them sleep.
+    // How long a thread waits on the CPU for its next schedule before it sleeps:
+    // schedules run back to back come within that; a worker waiting on its parent
+    // lets them sleep.
     static constexpr long long idle_spin_ns = 200'000;
-    // The calling thread has nothing to do while a schedule runs: it sleeps early.
-    static constexpr long long main_spin_ns = 20'000;
+    // The calling thread waits for the others' last turns (if it took part) or for a
+    // whole schedule.
+    static constexpr long long caller_spin_ns = 20'000;
 
     static void* thread_main(void* arg) {
         worker& w = *static_cast<worker*>(arg);
         schedule_threads& pool = *w.m_pool;
-        int seen = quiet_get(w.m_go);
+        int seen = w.m_go.get();
         quiet_set(w.m_tid, static_cast<long long>(syscall(SYS_gettid)));
         for (;;) {
-            wait_while(w.m_go, seen, w.m_sleeping, idle_spin_ns);
-            seen = quiet_get(w.m_go);
-            if (quiet_get(pool.m_quit)) break;
+            w.m_go.wait_while(seen, idle_spin_ns);
+            seen = w.m_go.get();
+            if (pool.quit()) break;
             (void)pool.m_start.load(std::memory_order_acquire);
             pool.m_body(w.m_index);
             pool.m_finish.fetch_add(1, std::memory_order_release);
-            const int done = quiet_add_seq(pool.m_done, 1);
-            if (done == quiet_get(pool.m_active) && quiet_get_seq(pool.m_caller_sleeping)) {
-                futex_wake(pool.m_done);
-            }
+            pool.m_done.add(pool.active());
         }
         return nullptr;
     }
 
-    static long long now_ns() noexcept {
-        timespec ts{};
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
-    }
-
-    /// Until `word` differs from `value`: spin (yielding) for about spin_ns, then sleep
-    /// on the word with `sleeping` set, so that its writer knows to wake us.
-    static void wait_while(int& word, int value, int& sleeping, long long spin_ns) noexcept {
-        const long long deadline = now_ns() + spin_ns;
-        for (int i = 0; quiet_get(word) == value; ++i) {
-            if ((i & 15) != 15 || now_ns() < deadline) {
-                sched_yield();
-                continue;
-            }
-            quiet_set_seq(sleeping, 1);
-            while (quiet_get_seq(word) == value) futex_wait(word, value);
-            quiet_set_seq(sleeping, 0);
-        }
-    }
-
-    /// Until `word` reaches `target` (it only grows): as wait_while.
-    static void wait_until(int& word, int target, int& sleeping, long long spin_ns) noexcept {
-        int value;
-        while ((value = quiet_get(word)) < target) wait_while(word, value, sleeping, spin_ns);
-    }
-
-    static void futex_wait(int& word, int value) noexcept {
-        syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, value, nullptr, nullptr, 0);
-    }
-    static void futex_wake(int& word) noexcept {
-        syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-    }
-
-    // The sleep handshakes (set sleeping then read the word; write the word then read
-    // sleeping) need sequential consistency, or a wake could be missed.
-    STRESSCORO_NO_TSAN static int quiet_get(const int& w) noexcept {
-        return __atomic_load_n(&w, __ATOMIC_ACQUIRE);
-    }
-    STRESSCORO_NO_TSAN static long long quiet_get(const long long& w) noexcept {
-        return __atomic_load_n(&w, __ATOMIC_ACQUIRE);
-    }
-    STRESSCORO_NO_TSAN static void quiet_set(int& w, int v) noexcept {
-        __atomic_store_n(&w, v, __ATOMIC_RELEASE);
-    }
-    STRESSCORO_NO_TSAN static void quiet_set(long long& w, long long v) noexcept {
-        __atomic_store_n(&w, v, __ATOMIC_RELEASE);
-    }
-    STRESSCORO_NO_TSAN static int quiet_get_seq(const int& w) noexcept {
-        return __atomic_load_n(&w, __ATOMIC_SEQ_CST);
-    }
-    STRESSCORO_NO_TSAN static void quiet_set_seq(int& w, int v) noexcept {
-        __atomic_store_n(&w, v, __ATOMIC_SEQ_CST);
-    }
-    STRESSCORO_NO_TSAN static int quiet_add_seq(int& w, int v) noexcept {
-        return __atomic_add_fetch(&w, v, __ATOMIC_SEQ_CST);
-    }
+    int quit() const noexcept { return quiet_get(m_quit); }
+    int active() const noexcept { return quiet_get(m_active); }
 
     worker m_workers[capacity];
     int m_started = 0;
@@ -219,13 +251,12 @@ private:
     body_fn m_body;
     void (*m_stop_fn)();
     bool m_stop_registered = false;
-    // Quiet words.
-    int m_generation = 0;
-    int m_busy = 0;  // 1 while a schedule runs
-    int m_quit = 0;  // 1 while stop() ends the threads
-    int m_done = 0;    // threads finished with this generation
-    int m_active = 0;  // threads released for it
-    int m_caller_sleeping = 0;
+    int m_generation = 0;  // the caller's count of launches
+    // Quiet: written by the caller before it sets a thread's m_go, read after.
+    int m_active = 0;  // threads launched for this generation
+    int m_quit = 0;    // 1 while stop() ends the threads
+    int m_busy = 0;    // 1 while a schedule runs
+    quiet_signal m_done;  // threads finished with this generation
     // Seen by ThreadSanitizer: one release and one acquire each per thread per schedule.
     std::atomic<unsigned> m_start{0};
     std::atomic<unsigned> m_finish{0};
