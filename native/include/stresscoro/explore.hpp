@@ -215,7 +215,7 @@ int explore_batch(generator<A>& gen, std::vector<int>& s, const std::vector<cons
             {
                 // The explorer's own work, unseen by TSan (it costs more than the schedule
                 // there); the schedule threads read `s` after the driver's start edge.
-                detail::harness_reads quiet;
+                [[maybe_unused]] detail::harness_reads quiet;
                 seed_source src(first + i);
                 gen.draw(src, s);
                 area[aw_seed] = static_cast<long long>(first + i);
