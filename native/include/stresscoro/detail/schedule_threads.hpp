@@ -36,31 +36,43 @@
 
 namespace stresscoro::detail {
 
-// Quiet words: plain ints read and written only through these, outside TSan's view
-// entirely (the driver's turn-taking, the pool's hand-offs). Relaxed atomics would
-// already create no happens-before edge, but TSan still counts them as events, and a
-// wait's count of them varies from run to run: that would perturb TSan's shadow state
-// (which of four past accesses a cell keeps) and make a race reported in one run
-// missed in the next. Hidden, the same schedule gives the same report. The sleep
+// Quiet words: plain ints read and written only through these, never as a
+// happens-before edge for TSan (the driver's turn-taking, the pool's hand-offs). GCC
+// does not instrument these functions at all; Clang still instruments their atomics,
+// so every access is relaxed (TSan draws no edge from relaxed atomics) and the order
+// the hardware needs comes from fences, which TSan does not model. Hidden from GCC's
+// TSan, how long a wait spins never perturbs its shadow state (which of four past
+// accesses a cell keeps), so the same schedule gives the same report. The sleep
 // handshakes (count a sleeper then read the word; write the word then read the
-// sleepers) need sequential consistency, or a wake-up could be missed.
+// sleepers) need the sequentially consistent fences, or a wake-up could be missed.
 STRESSCORO_NO_TSAN inline int quiet_get(const int& w) noexcept {
-    return __atomic_load_n(&w, __ATOMIC_SEQ_CST);
+    const int v = __atomic_load_n(&w, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return v;
 }
 STRESSCORO_NO_TSAN inline long long quiet_get(const long long& w) noexcept {
-    return __atomic_load_n(&w, __ATOMIC_SEQ_CST);
+    const long long v = __atomic_load_n(&w, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return v;
 }
 STRESSCORO_NO_TSAN inline void quiet_set(int& w, int v) noexcept {
-    __atomic_store_n(&w, v, __ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&w, v, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 STRESSCORO_NO_TSAN inline void quiet_set(long long& w, long long v) noexcept {
-    __atomic_store_n(&w, v, __ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&w, v, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 STRESSCORO_NO_TSAN inline int quiet_add(int& w, int v) noexcept {
-    return __atomic_add_fetch(&w, v, __ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    const int sum = __atomic_add_fetch(&w, v, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return sum;
 }
 
-inline long long monotonic_ns() noexcept {
+STRESSCORO_NO_TSAN inline long long monotonic_ns() noexcept {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
@@ -75,7 +87,7 @@ struct quiet_signal {
     /// hand-off between two running threads takes about one), then yielding it until
     /// `spin_ns` have passed, then asleep (a loaded machine may not be running the
     /// thread that will change it; yielding in a loop there costs more than a sleep).
-    void wait_while(int seen, long long spin_ns) noexcept {
+    STRESSCORO_NO_TSAN void wait_while(int seen, long long spin_ns) noexcept {
         long long deadline = 0;
         for (int i = 0; quiet_get(m_value) == seen; ++i) {
             if (i < 64) {
@@ -99,31 +111,31 @@ struct quiet_signal {
     }
 
     /// Until the value (which only grows) reaches `target`.
-    void wait_until(int target, long long spin_ns) noexcept {
+    STRESSCORO_NO_TSAN void wait_until(int target, long long spin_ns) noexcept {
         for (int v; (v = quiet_get(m_value)) < target;) wait_while(v, spin_ns);
     }
 
-    void set(int value) noexcept {
+    STRESSCORO_NO_TSAN void set(int value) noexcept {
         quiet_set(m_value, value);
         wake();
     }
 
     /// Add one; wake the sleepers when the value reaches `target`.
-    void add(int target) noexcept {
+    STRESSCORO_NO_TSAN void add(int target) noexcept {
         if (quiet_add(m_value, 1) == target) wake();
     }
 
-    int get() const noexcept { return quiet_get(m_value); }
+    STRESSCORO_NO_TSAN int get() const noexcept { return quiet_get(m_value); }
 
 private:
-    void wake() noexcept {
+    STRESSCORO_NO_TSAN void wake() noexcept {
         if (quiet_get(m_sleepers) > 0) {
             syscall(SYS_futex, &m_value, FUTEX_WAKE_PRIVATE, max_waiters, nullptr, nullptr, 0);
         }
     }
     static constexpr int max_waiters = 1 << 30;
 
-    static void cpu_relax() noexcept {
+    STRESSCORO_NO_TSAN static void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #elif defined(__aarch64__)
