@@ -1,12 +1,15 @@
 """Entry point of a job-pool process (started by stresscoro.pool, not by users).
 
 Reads calls from stdin and answers each on the pipe named on the command line, until
-stdin ends. SIGTERM (or SIGINT) while a call runs raises KeyboardInterrupt in it, so it
-unwinds through its own cleanups (workers closed, shared memory removed) and answers
-"interrupted"; between calls it only ends the loop. The process dies with its parent:
-a SIGTERM first, and a SIGALRM a few seconds later if the unwinding gets stuck.
+stdin ends. SIGTERM (or SIGINT) while a call runs raises KeyboardInterrupt in it (and
+at every later checkpoint, supervise.interrupt), so it unwinds through its own cleanups
+(workers closed, shared memory removed) and answers "interrupted"; between calls it only
+ends the loop; a SIGALRM a few seconds later ends it if the unwinding gets stuck. When
+the parent has died (the parent-death signal is a SIGTERM) nobody waits for an answer:
+the process kills what it started, removes what it created and exits at once.
 """
 
+import os
 import pickle
 import signal
 import sys
@@ -21,12 +24,15 @@ def main() -> None:
     state = {"in_call": False, "stopping": False}
 
     def on_stop(signum, frame):
+        if os.getppid() != parent:
+            supervise.reap_now()
+            os._exit(128 + signum)
         if state["stopping"]:
             return
         state["stopping"] = True
         signal.alarm(UNWIND_S)  # default action: the process ends
         if state["in_call"]:
-            raise KeyboardInterrupt
+            supervise.interrupt()
 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
@@ -40,7 +46,7 @@ def main() -> None:
             try:
                 state["in_call"] = True
                 if state["stopping"]:
-                    raise KeyboardInterrupt
+                    supervise.interrupt()
                 answer = (index, "ok", fn(*args))
             except KeyboardInterrupt:
                 answer = (index, "interrupted", None)

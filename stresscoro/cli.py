@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -233,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             code = EXIT_ERROR
         sys.stdout.flush()  # a reader that went away shows up here, not at interpreter exit
+        if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+            # Stopped by a signal, and every result is written: a further signal would
+            # meet the default action while the interpreter finalizes and replace our
+            # exit code by a death by that signal.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         return code
     except BrokenPipeError:
         # `stresscoro targets --json | head -1`: the reader has all it wanted; exit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from . import supervise
 from .build import Build, BuildOptions, await_check_error, build_target
 from .oracle import Outcome, classify
 from .schedule import CODE_TO_NAME, Schedule, Signature
@@ -130,6 +131,7 @@ class TargetSession:
         return out + self.checks_off
 
     def run(self, schedule: Schedule) -> Outcome:
+        supervise.checkpoint()  # a stop whose KeyboardInterrupt was swallowed ends here
         self.open()
         schedule.check_target(self.capabilities, self.factories,
                               self.worker.description.get("combinators", []),

@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -36,6 +37,7 @@ _NAME = re.compile(r"^stresscoro-(?:shared|worker)-p(\d+)c(\d+)-")
 _groups: set[int] = set()  # process groups (= session leaders' pids) we started
 _paths: set[str] = set()  # files and folders we own
 _lock = threading.RLock()  # re-entrant: the second-signal handler may run while it is held
+_interrupted = False  # a stop was asked of the work in flight: checkpoint() raises
 
 
 # -- parent death ------------------------------------------------------------------------
@@ -195,6 +197,42 @@ def reap_now() -> None:
 # -- stop requests ------------------------------------------------------------------------
 
 
+def interrupt() -> None:
+    """Ask the work in flight to unwind: raise KeyboardInterrupt now (from a signal
+    handler) and at every later checkpoint(). The raise from a handler alone is not
+    enough: it lands wherever the main thread is, and there it may be swallowed (a gc
+    callback or a __del__ prints "Exception ignored" and goes on)."""
+    global _interrupted
+    _interrupted = True
+    if getattr(sys.unraisablehook, "__wrapped__", None) is None:
+        sys.unraisablehook = _quiet_when_interrupted(sys.unraisablehook)
+    raise KeyboardInterrupt
+
+
+def _quiet_when_interrupted(hook):
+    """An unraisable-exception hook that keeps quiet about the KeyboardInterrupt of a
+    stop in progress (checkpoint() raises it again) and passes on everything else."""
+    def quiet(unraisable) -> None:
+        if not (_interrupted and unraisable.exc_type is KeyboardInterrupt):
+            hook(unraisable)
+
+    quiet.__wrapped__ = hook
+    return quiet
+
+
+def checkpoint() -> None:
+    """Raise KeyboardInterrupt if interrupt() was called and the stop has not ended;
+    loops that run for long call it between units of work (each schedule, each poll)."""
+    if _interrupted:
+        raise KeyboardInterrupt
+
+
+def end_interrupt() -> None:
+    """The work that was asked to unwind has unwound."""
+    global _interrupted
+    _interrupted = False
+
+
 class Stop:
     """What SIGINT and SIGTERM mean to a run.
 
@@ -229,6 +267,7 @@ class Stop:
         return self
 
     def __exit__(self, *exc) -> None:
+        end_interrupt()
         if self.requested:
             return  # stopping: a further signal still means "exit at once", with our code
         for sig, handler in self._saved.items():
@@ -250,7 +289,7 @@ class Stop:
         if self.signum is None:
             self.signum = signum
             if self._raise:
-                raise KeyboardInterrupt
+                interrupt()
             return
         try:
             os.write(2, b"stresscoro: second interrupt: stopping at once\n")
@@ -316,6 +355,7 @@ def run_bounded(argv: list[str], *, timeout_s: float | None, memory_mb: int | No
     err_parts: list[str] = []
     try:
         while True:
+            checkpoint()
             try:
                 out, err = proc.communicate(timeout=poll_s)
                 out_parts.append(out or "")

@@ -128,7 +128,8 @@ class FuzzRun:
         for p in self.seen.values():
             if not _gone(p):
                 try:
-                    alive.append(f"{p.pid} {' '.join(p.cmdline())}")
+                    alive.append(f"{p.pid} (parent {p.ppid()}, {p.status()}, {p.num_threads()} "
+                                 f"threads) {' '.join(p.cmdline())}")
                 except psutil.Error:
                     continue
         return alive
@@ -202,9 +203,36 @@ def test_after_sigkill_of_the_top_process_every_descendant_exits_by_itself(fuzz_
     run.top.kill()
     run.proc.wait(timeout=10)
     assert run.survivors(within_s=5) == []
-    # What the killed run left is stale now; the next start cleans it.
+    # The pool processes saw their parent die and removed what they had created; what
+    # the killed top process itself may have left is stale, and the next start cleans it.
+    assert [f for f in _files_with(run.tag) if f"-p{run.proc.pid}c" not in f] == []
     supervise.clean_stale()
     assert _files_with(run.tag) == []
+
+
+def test_an_interrupt_swallowed_where_it_landed_is_raised_again_at_the_next_checkpoint(monkeypatch):
+    printed = []  # what Python would print as "Exception ignored in ...: Traceback ..."
+    monkeypatch.setattr(sys, "unraisablehook", printed.append)
+
+    class RaisesInDel:
+        def __del__(self):
+            supervise.interrupt()
+
+    class FailsInDel:
+        def __del__(self):
+            raise ValueError("not ours")
+
+    try:
+        RaisesInDel()
+        FailsInDel()
+        assert [u.exc_type for u in printed] == [ValueError]
+        with pytest.raises(KeyboardInterrupt):
+            supervise.checkpoint()
+        with pytest.raises(KeyboardInterrupt):
+            supervise.checkpoint()  # until the stop has ended
+    finally:
+        supervise.end_interrupt()
+    supervise.checkpoint()
 
 
 def test_stale_files_are_removed_only_when_their_owner_is_dead(tmp_path, monkeypatch):
