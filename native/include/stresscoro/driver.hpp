@@ -79,9 +79,11 @@ inline constexpr int schedule_magic = 0x5343;
 inline constexpr int schedule_version = 2;
 inline constexpr int op_words = 7;
 inline constexpr int max_slots = 16;
-inline constexpr int max_threads = detail::schedule_threads::capacity;
+inline constexpr int max_threads = 8;
+static_assert(max_threads <= detail::schedule_threads::capacity);
 inline constexpr int max_ops = 4096;
 inline constexpr std::size_t driver_stack_margin = 64 * 1024;
+inline constexpr std::size_t pool_frames_allowance = 4 * 1024;
 
 // Negative return codes of run(); stresscoro/worker.py names them.
 enum run_error : int {
@@ -305,8 +307,9 @@ public:
         const int pooled = n_threads - first_pooled;
         // The driver's own frames sit below the target's on a thread's stack; the margin
         // keeps a schedule that overflows here overflowing in a reproducer, which has fewer.
-        if (pooled > 0 &&
-            !s_threads.start(pooled, detail::stack_bytes<A>() + driver_stack_margin)) {
+        // A pool thread's own frames take a page more, so that they never eat the margin.
+        if (pooled > 0 && !s_threads.start(pooled, detail::stack_bytes<A>() + driver_stack_margin +
+                                                       pool_frames_allowance)) {
             return err_thread_start;
         }
         s_first_pooled = first_pooled;
