@@ -34,32 +34,43 @@ def _die_with_parent(parent: int) -> None:
         os._exit(3)  # the parent died before we could ask to die with it
 
 
-def _read_exact(fd: int, n: int) -> bytes:
+# Frames on a pipe: a little-endian 32-bit length, then the payload. The job pool
+# (pool.py) speaks the same framing and imports these two from here: this module cannot
+# import the package (it runs under -S -E), the package can import it.
+
+
+def write_frame(fd: int, payload: bytes) -> None:
+    data = struct.pack("<I", len(payload)) + payload
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def read_frame(fd: int) -> bytes | None:
+    """One frame, or None at end of file."""
+    head = _read_exact(fd, 4)
+    if head is None:
+        return None
+    (size,) = struct.unpack("<I", head)
+    return _read_exact(fd, size)
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
     chunks = []
     while n:
         chunk = os.read(fd, n)
         if not chunk:
-            raise EOFError
+            return None
         chunks.append(chunk)
         n -= len(chunk)
     return b"".join(chunks)
 
 
-def _send(fd: int, payload: bytes) -> None:
-    os.write(fd, struct.pack("<I", len(payload)) + payload)
-
-
 def _serve(lib, ffi, shared, words: int, request_fd: int, reply_fd: int) -> None:
     """The runner: run encoded schedules until the request pipe closes."""
-    while True:
-        try:
-            (size,) = struct.unpack("<I", _read_exact(request_fd, 4))
-            payload = bytearray(_read_exact(request_fd, size))
-        except EOFError:
-            break
-        ops = ffi.from_buffer("int[]", payload)
-        rc = lib.stresscoro_run(ops, size // 4, shared, words)
-        _send(reply_fd, struct.pack("<i", rc))
+    while (payload := read_frame(request_fd)) is not None:
+        ops = ffi.from_buffer("int[]", bytearray(payload))
+        rc = lib.stresscoro_run(ops, len(payload) // 4, shared, words)
+        write_frame(reply_fd, struct.pack("<i", rc))
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown: sanitizers find nothing useful there
 

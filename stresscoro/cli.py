@@ -257,7 +257,6 @@ def main(argv: list[str] | None = None) -> int:
 def _usage_error(e: Exception) -> int:
     from .build import BuildError
     from .export import InvalidFuzzerInput
-    from .outputs import OutputError
     from .schedule import InvalidSchedule
     from .targets import InvalidTarget, UnknownTarget
     from .worker import WorkerError

@@ -14,7 +14,6 @@ import os
 import pickle
 import select
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -22,34 +21,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import supervise
+from ._worker_main import read_frame, write_frame
 
 GRACE_S = 5.0  # how long a stopped child may take to unwind before it is killed
-
-
-def write_frame(fd: int, payload: bytes) -> None:
-    data = struct.pack("<I", len(payload)) + payload
-    while data:
-        data = data[os.write(fd, data):]
-
-
-def read_frame(fd: int) -> bytes | None:
-    """One frame, or None at end of file."""
-    head = _read_exact(fd, 4)
-    if head is None:
-        return None
-    (size,) = struct.unpack("<I", head)
-    return _read_exact(fd, size)
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    chunks = []
-    while n:
-        chunk = os.read(fd, n)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
 
 
 @dataclasses.dataclass

@@ -394,15 +394,15 @@ def test_two_runs_sharing_one_out_folder_verify_every_reproducer(tmp_path):
     """Each run claims its own file names: nothing is overwritten under the other."""
     out = tmp_path / "shared-out"
     procs = [subprocess.Popen([*_command(), "fuzz", "copyable-task", "leaky-task", "--sanitizer",
-                               "asan", "--seed", str(seed), "--max-examples", "40", "--out", str(out),
-                               "--json", str(tmp_path / f"run{seed}.json")],
+                               "asan", "--seed", str(run_seed), "--max-examples", "40", "--out", str(out),
+                               "--json", str(tmp_path / f"run{run_seed}.json")],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-             for seed in (1, 2)]
+             for run_seed in (1, 2)]
     outputs = [p.communicate(timeout=600) for p in procs]
     files = []
-    for seed, proc, (stdout, stderr) in zip((1, 2), procs, outputs):
+    for run_seed, proc, (stdout, stderr) in zip((1, 2), procs, outputs):
         assert proc.returncode == 1, (stdout[-2000:], stderr[-2000:])
-        data = json.loads((tmp_path / f"run{seed}.json").read_text())
+        data = json.loads((tmp_path / f"run{run_seed}.json").read_text())
         reps = [f["reproducer"] for r in data["results"] for f in r["findings"]]
         assert reps and all(r["verified"] for r in reps), reps
         files += [r["cpp"] for r in reps] + [r["python"] for r in reps]

@@ -344,8 +344,8 @@ def test_a_killed_run_leaves_no_process_and_replays_its_failures_first(tmp_path,
 
     # Option values joined with '=': pytest reads a lone path after an option it does not
     # know yet as a test path, which moves the rootdir, the test ids and the database keys.
-    rerun = _pytest(proj, "-k", "buggy", "--stresscoro-max-examples=20",
-                    f"--stresscoro-database={db_dir}", f"--junitxml={tmp_path / 'again.xml'}")
+    _pytest(proj, "-k", "buggy", "--stresscoro-max-examples=20",
+            f"--stresscoro-database={db_dir}", f"--junitxml={tmp_path / 'again.xml'}")
     text = _failure_text(_junit_cases(tmp_path / "again.xml")["test_tiny_buggy[asan]"])
     assert "first seen at example 1\n" in text + "\n", text
 

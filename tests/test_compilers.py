@@ -1,6 +1,5 @@
 """The same targets under clang++ as under g++, when clang++ is installed."""
 
-import shutil
 
 import pytest
 

@@ -7,9 +7,6 @@ libraries under tests/libs; the strategy tests run without native code."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 
 from stresscoro import reproducer, targets
-from stresscoro.runner import forbidden, run_campaign
+from stresscoro.runner import forbidden
 from stresscoro.schedule import Schedule, Signature, make, op
 from stresscoro.session import TargetSession
 from stresscoro.strategies import schedules, schedules_for

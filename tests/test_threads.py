@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stresscoro import reproducer, targets
+from stresscoro import targets
 from stresscoro.oracle import EV_THREAD
 from stresscoro.runner import run_campaign
 from stresscoro.schedule import Schedule, make, op

@@ -219,24 +219,6 @@ private:
     handle_type m_handle;
 };
 
-template <compose_flaw Flaw>
-typename compose_task<Flaw>::pause_awaiter pause() noexcept {
-    return {};
-}
-
-/// A task that finishes with `value`.
-template <compose_flaw Flaw>
-compose_task<Flaw> compose_value(int value) {
-    co_return value;
-}
-
-/// A task that pauses `pauses` times before it finishes with `pauses`.
-template <compose_flaw Flaw>
-compose_task<Flaw> compose_countdown(int pauses) {
-    for (int i = 0; i < pauses; ++i) co_await pause<Flaw>();
-    co_return pauses;
-}
-
 /// A task that awaits `child`, frees it, and returns its result plus `add`.
 template <compose_flaw Flaw>
 compose_task<Flaw> await_it(compose_task<Flaw> child, int add) {

@@ -160,30 +160,6 @@ private:
     frame_status* m_status = nullptr;
 };
 
-template <eager_flaw Flaw>
-typename eager_task<Flaw>::pause_awaiter eager_pause() noexcept {
-    return {};
-}
-
-/// An eager task that finishes with `value` before its maker gets it back.
-template <eager_flaw Flaw>
-eager_task<Flaw> eager_value(int value) {
-    co_return value;
-}
-
-/// An eager task that pauses `pauses` times before it finishes with `pauses`.
-template <eager_flaw Flaw>
-eager_task<Flaw> eager_countdown(int pauses) {
-    for (int i = 0; i < pauses; ++i) co_await eager_pause<Flaw>();
-    co_return pauses;
-}
-
-/// An eager task that awaits `child` and returns its result plus `add`.
-template <eager_flaw Flaw>
-eager_task<Flaw> eager_await_it(eager_task<Flaw> child, int add) {
-    co_return co_await child + add;
-}
-
 }  // namespace stresscoro::targets
 
 #endif  // STRESSCORO_TARGETS_EAGER_TASK_HPP_INCLUDED

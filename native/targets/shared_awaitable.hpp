@@ -164,30 +164,6 @@ private:
     handle_type m_handle;
 };
 
-template <awaiters_flaw Flaw>
-typename shared_awaitable<Flaw>::pause_awaiter shared_pause() noexcept {
-    return {};
-}
-
-/// A producer that finishes with `value` as soon as it is made.
-template <awaiters_flaw Flaw>
-shared_awaitable<Flaw> shared_ready(int value) {
-    co_return value;
-}
-
-/// A producer that pauses `pauses` times before it finishes with `pauses`.
-template <awaiters_flaw Flaw>
-shared_awaitable<Flaw> shared_countdown(int pauses) {
-    for (int i = 0; i < pauses; ++i) co_await shared_pause<Flaw>();
-    co_return pauses;
-}
-
-/// A coroutine that awaits its own copy of `producer` and returns its result plus `add`.
-template <awaiters_flaw Flaw>
-shared_awaitable<Flaw> shared_await_it(shared_awaitable<Flaw> producer, int add) {
-    co_return co_await producer + add;
-}
-
 }  // namespace stresscoro::targets
 
 #endif  // STRESSCORO_TARGETS_SHARED_AWAITABLE_HPP_INCLUDED

@@ -3,6 +3,7 @@
 // when_all takes both tasks by std::move; the dropped slot 0 is the moved-from source.
 // Build with -DTWIN for the correct library.
 #include "compose_task.hpp"
+#include "detail/bodies.hpp"
 
 #include <cstdio>
 #include <optional>
@@ -18,8 +19,8 @@ using task = compose_task<flaw>;
 
 int main() {
     std::optional<task> s0, s1, s2;
-    s0.emplace(compose_value<flaw>(1));                          // 0: make
-    s1.emplace(compose_value<flaw>(2));                          // 1: make
+    s0.emplace(detail::finish_with<task>(1));                          // 0: make
+    s1.emplace(detail::finish_with<task>(2));                          // 1: make
     s2.emplace(when_all<flaw>(std::move(*s0), std::move(*s1)));  // 2: make_from(when_all, move, move)
     s0.reset();                                                  // 3: drop the moved-from source
     s2->resume();                                                // 4: a later statement runs when_all

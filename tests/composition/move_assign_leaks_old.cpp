@@ -2,6 +2,7 @@
 //   make(0, value, 1) · make(1, value, 2) · move_assign(0, 1)
 // then the end-of-schedule drops. Build with -DTWIN for the correct library.
 #include "compose_task.hpp"
+#include "detail/bodies.hpp"
 
 #include <cstdio>
 #include <optional>
@@ -17,8 +18,8 @@ using task = compose_task<flaw>;
 
 __attribute__((noinline)) static int run() {
     std::optional<task> s0, s1;
-    s0.emplace(compose_value<flaw>(1));  // 0: make
-    s1.emplace(compose_value<flaw>(2));  // 1: make
+    s0.emplace(detail::finish_with<task>(1));  // 0: make
+    s1.emplace(detail::finish_with<task>(2));  // 1: make
     *s1 = std::move(*s0);                // 2: move_assign(0, 1): s1's old frame is never freed
     s1->resume();
     return s1->result();

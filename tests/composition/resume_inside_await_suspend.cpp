@@ -4,6 +4,7 @@
 // await_it consumes the when_all task and frees it as soon as it has its result.
 // Build with -DTWIN for the correct library.
 #include "compose_task.hpp"
+#include "detail/bodies.hpp"
 
 #include <cstdio>
 #include <optional>
@@ -19,8 +20,8 @@ using task = compose_task<flaw>;
 
 int main() {
     std::optional<task> s0, s1, s2, s3;
-    s0.emplace(compose_value<flaw>(1));                          // 0: make
-    s1.emplace(compose_value<flaw>(2));                          // 1: make
+    s0.emplace(detail::finish_with<task>(1));                          // 0: make
+    s1.emplace(detail::finish_with<task>(2));                          // 1: make
     s2.emplace(when_all<flaw>(std::move(*s0), std::move(*s1)));  // 2: make_from(when_all, move, move)
     s3.emplace(await_it<flaw>(std::move(*s2), 10));              // 3: make_from(await_it, move)
     s3->resume();                                                // 4: resume the awaiting task

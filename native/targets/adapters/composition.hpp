@@ -9,6 +9,7 @@
 #include <stresscoro/adapter.hpp>
 
 #include "../compose_task.hpp"
+#include "../detail/bodies.hpp"
 #include "../eager_task.hpp"
 #include "../shared_awaitable.hpp"
 
@@ -25,7 +26,7 @@ struct compose_adapter {
     using object = compose_task<Flaw>;
     static constexpr factory factories[] = {{"value", 0, 100}, {"countdown", 0, 3}};
     static object make(int f, int arg) {
-        return f == 0 ? compose_value<Flaw>(arg) : compose_countdown<Flaw>(arg);
+        return f == 0 ? detail::finish_with<object>(arg) : detail::count_down<object>(arg);
     }
     // parent = await_it(std::move(child), add); all = when_all(std::move(a), std::move(b))
     static constexpr combinator combinators[] = {
@@ -50,11 +51,11 @@ struct eager_adapter {
     using object = eager_task<Flaw>;
     static constexpr factory factories[] = {{"value", 0, 100}, {"countdown", 0, 3}};
     static object make(int f, int arg) {
-        return f == 0 ? eager_value<Flaw>(arg) : eager_countdown<Flaw>(arg);
+        return f == 0 ? detail::finish_with<object>(arg) : detail::count_down<object>(arg);
     }
     static constexpr combinator combinators[] = {{"await_it", {pass::move}, 0, 9}};
     static object combine(int, int arg, inputs<object> in) {
-        return eager_await_it<Flaw>(std::move(in[0]), arg);
+        return detail::await_plus<object>(std::move(in[0]), arg);
     }
     static void resume(object& t) { t.resume(); }
     static constexpr bool awaitable = true;
@@ -68,12 +69,12 @@ struct shared_awaitable_adapter {
     using object = shared_awaitable<Flaw>;
     static constexpr factory factories[] = {{"ready", 0, 100}, {"countdown", 0, 3}};
     static object make(int f, int arg) {
-        return f == 0 ? shared_ready<Flaw>(arg) : shared_countdown<Flaw>(arg);
+        return f == 0 ? detail::finish_with<object>(arg) : detail::count_down<object>(arg);
     }
     // waiter = await_it(producer, add): the waiting coroutine holds a copy of the producer.
     static constexpr combinator combinators[] = {{"await_it", {pass::copy}, 0, 9}};
     static object combine(int, int arg, inputs<object> in) {
-        return shared_await_it<Flaw>(in[0], arg);
+        return detail::await_plus<object>(in[0], arg);
     }
     static void resume(object& t) { t.resume(); }
     static std::coroutine_handle<> handle(const object& t) { return t.raw_handle(); }
