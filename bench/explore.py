@@ -13,7 +13,9 @@ What it measures, on one target and sanitizer (default: task under ASan, 30-op s
   max_ops, --examples examples, no reproducers. Rate per wall second.
 
 Options add the issue's other figures:
-  --tsan          the same on shared-task under TSan (2 threads, as campaigns use).
+  --tsan          the same on shared-task under TSan (2 threads, as campaigns use, then
+                  1), then a line `tsan explore=<per core>/s per core ...` (the issue's
+                  goal: at least 50,000 with 2 threads).
   --classes       every seeded built-in class by both engines: seconds to the minimal
                   schedule, medians compared (explore must be at most half).
   --twins N       every correct twin explored for N schedules under ASan (clean expected).
@@ -83,7 +85,7 @@ def campaign_rate(target, sanitizer: str, examples: int, max_ops: int, threads: 
 
 
 def engines(name: str, sanitizer: str, max_ops: int, threads: int, schedules: int,
-            examples: int) -> tuple[float, float, float]:
+            examples: int) -> tuple[float, float, float, float]:
     target = targets.get(name)
     program = NativeProgram(target, sanitizer)
     settings = {"max_ops": max_ops, "threads": threads}
@@ -96,7 +98,7 @@ def engines(name: str, sanitizer: str, max_ops: int, threads: int, schedules: in
     print(f"  campaign {campaign:>10,.0f}/s wall")
     print(f"  explore/limit per core {explore_core / limit_core:.2f} (goal >= 0.25); "
           f"explore/campaign {explore_wall / campaign:,.0f}x (goal >= 200)")
-    return explore_wall, campaign, limit_wall
+    return explore_wall, campaign, limit_wall, explore_core
 
 
 def classes() -> None:
@@ -160,16 +162,20 @@ def main() -> None:
           f"on {os.cpu_count()} cores", flush=True)
     if args.tsan:
         # Two schedule threads (what TSan campaigns run, and what a race needs), then one.
+        per_core = {}
         for threads in (2, 1):
-            engines("shared-task", "tsan", args.max_ops, threads,
-                    max(args.schedules // (10 if threads == 2 else 1), 1000),
-                    max(args.examples // 5, 50))
+            per_core[threads] = engines("shared-task", "tsan", args.max_ops, threads,
+                                        max(args.schedules // (10 if threads == 2 else 1), 1000),
+                                        max(args.examples // 5, 50))[3]
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"tsan explore={per_core[2]:.0f}/s per core (2 threads; goal >= 50000) "
+              f"{per_core[1]:.0f}/s per core (1 thread) on shared-task, load {load}", flush=True)
     if args.classes:
         classes()
     if args.twins:
         twins(args.twins, args.max_ops)
-    explore, campaign, limit = engines(args.target, args.sanitizer, args.max_ops, 1,
-                                       args.schedules, args.examples)
+    explore, campaign, limit, _ = engines(args.target, args.sanitizer, args.max_ops, 1,
+                                          args.schedules, args.examples)
     print(f"explore={explore:.0f} campaign={campaign:.0f} limit={limit:.0f} "
           f"ratio={explore / campaign:.0f}")
 

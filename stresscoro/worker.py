@@ -28,12 +28,14 @@ RUN_ERRORS = {-1: "bad schedule header", -2: "op not supported or out of range",
 
 # Sanitizer settings for every worker. Whole-process leak checking is off (CPython
 # leaks at exit; the driver accounts per schedule); the first error ends the process.
+# A runner leaves through _exit with its schedule threads alive: TSan must not sleep
+# there (atexit_sleep_ms) waiting for races of threads that have nothing left to do.
 SANITIZER_ENV = {
     "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86:"
                     "symbolize=1:print_summary=1:use_sigaltstack=1:handle_segv=1:"
                     "handle_abort=1:detect_stack_use_after_return=0:malloc_context_size=12",
     "TSAN_OPTIONS": "halt_on_error=1:exitcode=86:report_signal_unsafe=0:symbolize=1:"
-                    "second_deadlock_stack=1",
+                    "second_deadlock_stack=1:atexit_sleep_ms=0",
     "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1:exitcode=86:symbolize=1",
 }
 

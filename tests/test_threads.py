@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from stresscoro import targets
+from stresscoro.oracle import EV_THREAD
 from stresscoro.runner import run_campaign
 from stresscoro.schedule import Schedule, make, op
 from stresscoro.session import TargetSession
@@ -46,6 +47,31 @@ def test_send_is_a_real_hand_off(handoff):
     s = Schedule("handoff", (make(0), op("copy", 0, 1), op("touch", 0), op("send", 1, 1),
                              op("resume", 1, thread=1)))
     assert handoff.run(s).ok
+
+
+def _on_thread(thread: int) -> Schedule:
+    """Thread `thread` of two makes a board, publishes through it and reads it back:
+    the read writes a global, and the slot's storage is the driver's own, so two such
+    schedules on different threads write the same memory."""
+    return Schedule("handoff", (make(0, thread=thread), op("touch", 0, thread=thread),
+                                op("resume", 0, thread=thread)), threads=2)
+
+
+def test_consecutive_schedules_are_ordered_like_a_thread_join_and_start(handoff):
+    """Schedule threads outlive a schedule; what one did in a schedule must still
+    happen before what another does in the next, or TSan reports a race between them."""
+    for thread in (1, 0, 1, 0):
+        outcome = handoff.run(_on_thread(thread))
+        assert outcome.ok, outcome.describe(_on_thread(thread))
+
+
+def test_schedule_threads_are_started_once_per_runner(handoff):
+    def tids(outcome):
+        return [ev[3] for ev in outcome.raw.events if ev[0] == EV_THREAD]
+
+    first = tids(handoff.run(_on_thread(1)))
+    assert len(first) == 2 and len(set(first)) == 2 and all(first)
+    assert tids(handoff.run(_on_thread(0))) == first
 
 
 def test_same_schedule_same_outcome_twenty_times(sessions):

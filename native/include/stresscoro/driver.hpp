@@ -5,6 +5,9 @@
 //   take turns through a relaxed atomic counter, which gives ThreadSanitizer no
 //   happens-before edge: only the target's synchronisation (and `send`, which goes
 //   through a mutex like a real hand-off queue) orders one thread's work after another's.
+// - Schedule threads are persistent (detail::schedule_threads), started by the first
+//   schedule that needs them; between schedules they give ThreadSanitizer the same
+//   edges a thread start and join would.
 // - The header of the shared area always names the op in flight, so a crash can be
 //   attributed to an op by the parent.
 // - After the last op every live slot is dropped by the thread that holds it (threads
@@ -27,6 +30,7 @@
 #include <stresscoro/adapter.hpp>
 #include <stresscoro/detail/alloc_track.hpp>
 #include <stresscoro/detail/event_log.hpp>
+#include <stresscoro/detail/schedule_threads.hpp>
 #include <stresscoro/probe.hpp>
 
 #if defined(STRESSCORO_ASAN)
@@ -36,8 +40,6 @@ extern "C" int __asan_address_is_poisoned(void const volatile* address);
 extern "C" void __tsan_ignore_thread_begin();
 extern "C" void __tsan_ignore_thread_end();
 #endif
-#include <pthread.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -78,8 +80,10 @@ inline constexpr int schedule_version = 2;
 inline constexpr int op_words = 7;
 inline constexpr int max_slots = 16;
 inline constexpr int max_threads = 8;
+static_assert(max_threads <= detail::schedule_threads::capacity);
 inline constexpr int max_ops = 4096;
 inline constexpr std::size_t driver_stack_margin = 64 * 1024;
+inline constexpr std::size_t pool_frames_allowance = 4 * 1024;
 
 // Negative return codes of run(); stresscoro/worker.py names them.
 enum run_error : int {
@@ -90,23 +94,6 @@ enum run_error : int {
 };
 
 namespace detail {
-
-inline void spin_pause() noexcept { sched_yield(); }
-
-// The turn-taking words are read and written outside TSan's view entirely. Relaxed
-// atomics would already create no happens-before edge, but TSan still counts them as
-// events, and a spin loop's count varies from run to run: that would perturb TSan's
-// shadow state (which of four past accesses a cell keeps) and make a race reported in
-// one run missed in the next. Hidden, the same schedule gives the same report.
-STRESSCORO_NO_TSAN inline int quiet_load(const int& word) noexcept {
-    return __atomic_load_n(&word, __ATOMIC_RELAXED);
-}
-STRESSCORO_NO_TSAN inline void quiet_store(int& word, int value) noexcept {
-    __atomic_store_n(&word, value, __ATOMIC_RELAXED);
-}
-STRESSCORO_NO_TSAN inline void quiet_add(int& word, int value) noexcept {
-    __atomic_fetch_add(&word, value, __ATOMIC_RELAXED);
-}
 
 /// While alive, ThreadSanitizer does not see this thread's memory accesses: the
 /// driver's own reads of a frame (done(), use count) must never join a race report.
@@ -154,9 +141,7 @@ class driver {
         int m_ops_count = 0;
         int m_slots = 0;
         int m_threads = 0;
-        int m_turn = 0;   // only through detail::quiet_*
-        int m_ready = 0;
-        int m_go = 0;
+        detail::quiet_signal m_turn;  // the turn-taking word (see detail::quiet_get)
     };
 
     static inline slot s_slots[max_slots];
@@ -300,53 +285,44 @@ public:
         s_run.m_ops_count = n_ops;
         s_run.m_slots = n_slots;
         s_run.m_threads = n_threads;
-        detail::quiet_store(s_run.m_turn, 0);
-        detail::quiet_store(s_run.m_ready, 0);
-        detail::quiet_store(s_run.m_go, 0);
+        s_run.m_turn.set(0);
         s_probe_count.store(0, std::memory_order_relaxed);
         for (int s = 0; s < max_slots; ++s) {
             s_slots[s].m_live.store(false, std::memory_order_relaxed);
             s_slots[s].m_probe = nullptr;
         }
         if constexpr (detail::has_begin<A>) A::begin();
-        for (int t = 0; t < max_threads; ++t) {
+        for (int t = 0; t < n_threads; ++t) {  // the others wait for a schedule that uses them
             s_ctx[t].m_index = t;
             s_ctx[t].m_tid.store(0, std::memory_order_relaxed);
             for (bool& h : s_ctx[t].m_holds) h = false;
             s_mail[t].m_count = 0;
         }
 
-        // One schedule thread, and the caller asked for it: the calling thread is schedule
-        // thread 0 (no thread start per schedule; see run_on_calling_thread).
-        const bool same_thread = n_threads == 1 && s_same_thread;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        // The driver's own frames sit below the target's on this stack; the margin keeps
-        // a schedule that overflows here overflowing in a reproducer, which has fewer.
-        pthread_attr_setstacksize(&attr, detail::stack_bytes<A>() + driver_stack_margin);
-        pthread_t threads[max_threads];
-        int started = 0;
-        for (; !same_thread && started < n_threads; ++started) {
-            if (pthread_create(&threads[started], &attr, &thread_main, &s_ctx[started]) != 0) break;
-        }
-        pthread_attr_destroy(&attr);
-        if (!same_thread && started < n_threads) {
-            // Threads already started wait for m_go; release them with nothing to do.
-            detail::quiet_store(s_run.m_turn, n_ops + n_threads);
-            detail::quiet_store(s_run.m_go, 1);
-            for (int t = 0; t < started; ++t) pthread_join(threads[t], nullptr);
+        // When the caller asked for it, the calling thread is schedule thread 0 (see
+        // run_on_calling_thread); the pool's threads run the others, or all of them. They
+        // are started once, before any op, so their start-up allocations are never
+        // counted against an op.
+        const int first_pooled = s_same_thread ? 1 : 0;
+        const int pooled = n_threads - first_pooled;
+        // The driver's own frames sit below the target's on a thread's stack; the margin
+        // keeps a schedule that overflows here overflowing in a reproducer, which has fewer.
+        // A pool thread's own frames take a page more, so that they never eat the margin.
+        if (pooled > 0 && !s_threads.start(pooled, detail::stack_bytes<A>() + driver_stack_margin +
+                                                       pool_frames_allowance)) {
             return err_thread_start;
         }
-        // Every thread is running before the first op, so thread start-up allocations
-        // are never counted against an op.
-        while (!same_thread && detail::quiet_load(s_run.m_ready) < n_threads) detail::spin_pause();
-        if (same_thread) s_ctx[0].m_tid.store(static_cast<long long>(syscall(SYS_gettid)));
+        s_first_pooled = first_pooled;
+        if (first_pooled) s_ctx[0].m_tid.store(static_cast<long long>(syscall(SYS_gettid)));
+        for (int t = first_pooled; t < n_threads; ++t) {
+            s_ctx[t].m_tid.store(s_threads.tid(t - first_pooled), std::memory_order_relaxed);
+        }
         for (int t = 0; t < n_threads; ++t) {
             detail::log_event(ev_thread, -1, t, s_ctx[t].m_tid.load(std::memory_order_relaxed));
         }
-        detail::quiet_store(s_run.m_go, 1);
-        if (same_thread) thread_main(&s_ctx[0]);
-        for (int t = 0; t < started; ++t) pthread_join(threads[t], nullptr);
+        if (pooled > 0) s_threads.launch(pooled);
+        if (first_pooled) take_turns(s_ctx[0]);
+        if (pooled > 0) s_threads.finish();
         if constexpr (detail::has_end<A>) {
             // Memory the library caches until end() and releases there is not a leak;
             // end()'s own allocations are not counted.
@@ -370,13 +346,15 @@ public:
         return 0;
     }
 
-    /// Run one-thread schedules on the calling thread from now on (true) or on a thread of
-    /// their own (false, the default). The caller's stack must be as large as a schedule
-    /// thread's, detail::stack_bytes<A>() + driver_stack_margin (stresscoro/explore.hpp).
+    /// Run schedule thread 0 of every schedule on the calling thread from now on (true),
+    /// or every schedule thread on a pool thread (false, the default). The caller's stack
+    /// must be as large as a schedule thread's, detail::stack_bytes<A>() +
+    /// driver_stack_margin (stresscoro/explore.hpp).
     static void run_on_calling_thread(bool on) noexcept { s_same_thread = on; }
 
 private:
     static inline bool s_same_thread = false;
+    static inline int s_first_pooled = 0;  // the schedule thread pool thread 0 runs
 
     static constexpr int factory_count() noexcept {
         return static_cast<int>(sizeof(A::factories) / sizeof(A::factories[0]));
@@ -436,7 +414,7 @@ private:
         return 0;
     }
 
-    static bool valid_op(const int* op, int caps, int n_slots, int n_threads) noexcept {
+    STRESSCORO_NO_TSAN static bool valid_op(const int* op, int caps, int n_slots, int n_threads) noexcept {
         const int code = op[0];
         if (code <= 0 || code >= op_code_count || !(caps & (1 << code)) || op[1] < 0 ||
             op[1] >= n_threads) {
@@ -464,35 +442,43 @@ private:
         }
     }
 
-    static void* thread_main(void* arg) {
-        thread_ctx& ctx = *static_cast<thread_ctx*>(arg);
-        ctx.m_tid.store(static_cast<long long>(syscall(SYS_gettid)), std::memory_order_relaxed);
-        detail::quiet_add(s_run.m_ready, 1);
-        while (!detail::quiet_load(s_run.m_go)) detail::spin_pause();
+    static void pool_body(int index) { take_turns(s_ctx[s_first_pooled + index]); }
+    static void stop_threads() { s_threads.stop(); }
+    static inline detail::schedule_threads s_threads{&pool_body, &stop_threads};
+
+    // How long a thread waits for its turn on the CPU before it sleeps: the other
+    // threads' turns are usually a few ops of a few microseconds.
+    static constexpr long long turn_spin_ns = 20'000;
+
+    static void take_turns(thread_ctx& ctx) {
         const int n_ops = s_run.m_ops_count;
+        const int* const ops = s_run.m_ops;
         const int last_turn = n_ops + s_run.m_threads;  // one end-of-schedule turn per thread
         for (;;) {
-            int turn = detail::quiet_load(s_run.m_turn);
+            // The wait reads only quiet words: how long it waits must not show in TSan.
+            const int turn = s_run.m_turn.get();
             if (turn >= last_turn) break;
-            const int owner = turn < n_ops ? s_run.m_ops[op_words * turn + 1] : turn - n_ops;
+            const int owner = turn < n_ops ? detail::quiet_get(ops[op_words * turn + 1]) : turn - n_ops;
             if (owner != ctx.m_index) {
-                detail::spin_pause();
+                s_run.m_turn.wait_while(turn, turn_spin_ns);
                 continue;
             }
             collect_mail(ctx);  // a send to oneself is legal, if pointless
             if (turn < n_ops) {
-                run_op(ctx, turn, s_run.m_ops + op_words * turn);
+                run_op(ctx, turn, ops + op_words * turn);
             } else {
                 if (turn == n_ops) finish_pending(ctx, n_ops);
                 drop_remaining(ctx, n_ops);
             }
-            detail::quiet_store(s_run.m_turn, turn + 1);
+            s_run.m_turn.set(turn + 1);
         }
-        return nullptr;
     }
 
     static void collect_mail(thread_ctx& ctx) {
         mailbox& box = s_mail[ctx.m_index];
+        // Nothing sent since this thread last emptied its box: the mutex was last released
+        // by this thread, so taking it would order nothing (and costs a lock under TSan).
+        if (detail::quiet_get(box.m_count) == 0) return;
         std::lock_guard<std::mutex> lock(box.m_mutex);
         for (int i = 0; i < box.m_count; ++i) ctx.m_holds[box.m_slots[i]] = true;
         box.m_count = 0;
