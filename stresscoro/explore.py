@@ -201,17 +201,19 @@ def run_explore(target: Target, sanitizer: str, *, seed: int | None = None,
                 timeout_s: float = 10.0, memory_mb: int = 4096, out_dir=None,
                 verify: bool = True, max_ops: int | None = None, slots: int | None = None,
                 threads: int | None = None, progress: Callable[[str], None] | None = None,
-                database: object = "default", **_hypothesis_only) -> "CampaignResult":
+                database: object = "default", tsan_fence_annotations: bool = False,
+                **_hypothesis_only) -> "CampaignResult":
     """A campaign of the native engine: explore, then shrink and report every distinct
     finding as `fuzz` does (shrink.report_schedules). Each minimal schedule is kept in
     the example database `fuzz` uses (runner.example_database: Hypothesis's own unless
     `database` names another or None; off under a fixed `seed` unless named), under
     the key of the `fuzz` campaign on this target and sanitizer, which replays it first."""
-    from .runner import default_threads, example_database
+    from .runner import default_threads, example_database, fence_flags
     from .shrink import report_schedules
 
     t0 = time.perf_counter()
-    program = NativeProgram(target, sanitizer, compiler=compiler)
+    program = NativeProgram(target, sanitizer, compiler=compiler,
+                            extra_cxxflags=fence_flags(tsan_fence_annotations))
     settings = {"max_ops": max_ops, "slots": slots,
                 "threads": threads or default_threads(sanitizer)}
     seen = explore_batches(program, seed=seed or 0, schedules=schedules, seconds=seconds,
@@ -222,4 +224,5 @@ def run_explore(target: Target, sanitizer: str, *, seed: int | None = None,
                             first_seen=[at for _, at in seen.stops], compiler=compiler,
                             timeout_s=timeout_s, memory_mb=memory_mb, out_dir=out_dir,
                             verify=verify, progress=progress,
-                            database=example_database(database, seed), **settings)
+                            database=example_database(database, seed),
+                            tsan_fence_annotations=tsan_fence_annotations, **settings)

@@ -35,6 +35,11 @@ COMPOSITION_BUDGET_FACTOR = 10
 PROGRESS_EVERY_S = 2.0
 
 
+def fence_flags(tsan_fence_annotations: bool) -> tuple[str, ...]:
+    """The compiler flags of the TSan fence-annotations opt-in (stresscoro/tsan_fence.hpp)."""
+    return ("-DSTRESSCORO_TSAN_FENCE_ANNOTATIONS=1",) if tsan_fence_annotations else ()
+
+
 def default_threads(sanitizer: str) -> int:
     return 2 if sanitizer == "tsan" else 1
 
@@ -228,7 +233,7 @@ class Campaign:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.annotated = tsan_fence_annotations
-        self.extra_cxxflags = ("-DSTRESSCORO_TSAN_FENCE_ANNOTATIONS=1",) if tsan_fence_annotations else ()
+        self.extra_cxxflags = fence_flags(tsan_fence_annotations)
         self.session = TargetSession(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
                                      memory_mb=memory_mb, symbolize=False,
                                      extra_cxxflags=self.extra_cxxflags)

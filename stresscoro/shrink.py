@@ -106,14 +106,16 @@ def report_schedules(target: Target, sanitizer: str, schedules: Sequence[Schedul
                      timeout_s: float = 10.0, memory_mb: int = 4096, out_dir=None,
                      verify: bool = True, progress: Callable[[str], None] | None = None,
                      database: object = None, max_ops: int | None = None,
-                     slots: int | None = None, threads: int | None = None) -> CampaignResult:
+                     slots: int | None = None, threads: int | None = None,
+                     tsan_fence_annotations: bool = False) -> CampaignResult:
     """Run each schedule (a fuzzer input, an explorer's finding), shrink every distinct
     finding to a minimal schedule, and end the campaign as `fuzz` does (Campaign.result).
     `database`: a Hypothesis example database where each minimal schedule is kept for
     the `fuzz` campaign drawing schedules with the same max_ops, slots and threads."""
     campaign = Campaign(target, sanitizer, compiler=compiler, timeout_s=timeout_s,
                         memory_mb=memory_mb, max_ops=max_ops or DEFAULT_MAX_OPS, slots=slots,
-                        threads=threads, progress=progress, started=t0)
+                        threads=threads, progress=progress, started=t0,
+                        tsan_fence_annotations=tsan_fence_annotations)
     with campaign:
         session = campaign.session.open()
         names, factories, rules = session.factory_names, session.factories, session.rules
