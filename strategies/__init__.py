@@ -15,8 +15,9 @@ from stresscoro.strategies._internal.schedules import (
     schedule_choices,
     schedules,
     schedules_for,
+    session_arguments,
 )
 
 __all__ = ["COMPOSITION_SLOTS", "DEFAULT_MAX_OPS", "DEFAULT_SLOTS", "OP_ORDER",
            "drive_suffixes", "enumerate_schedules", "rebuild", "schedule_choices",
-           "schedules", "schedules_for"]
+           "schedules", "schedules_for", "session_arguments"]

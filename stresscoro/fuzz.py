@@ -67,9 +67,8 @@ def _run_job(job: Job, options: dict) -> CampaignResult | str:
 
 def _from_fuzzer_input(job: Job, options: dict) -> CampaignResult:
     from .explore import NativeProgram
-    from .shrink import report_schedules
-
     from .runner import example_database
+    from .shrink import report_schedules
 
     program = NativeProgram(job.target, "none", compiler=options.get("compiler"))
     s = program.decode_file(options["fuzzer_input"], **options["decode_settings"])
@@ -78,6 +77,7 @@ def _from_fuzzer_input(job: Job, options: dict) -> CampaignResult:
                             out_dir=options["out_dir"], verify=options["verify"],
                             progress=_progress,
                             database=example_database(options["database"], options["seed"]),
+                            tsan_fence_annotations=options.get("tsan_fence_annotations", False),
                             **{k: options.get(k) for k in ("max_ops", "slots", "threads")})
 
 

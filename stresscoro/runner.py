@@ -18,7 +18,8 @@ from .oracle import Finding
 from .schedule import InvalidSchedule, Schedule
 from .session import TargetSession
 from .signature import identity
-from .strategies import DEFAULT_MAX_OPS, drive_suffixes, schedule_choices, schedules
+from .strategies import (DEFAULT_MAX_OPS, drive_suffixes, schedule_choices, schedules,
+                         session_arguments)
 from .targets import Target
 
 # Settings profiles, in Hypothesis's own terms. A campaign takes one by name;
@@ -268,9 +269,7 @@ class Campaign:
 
     def _strategy_arguments(self) -> dict:
         """schedules()'s arguments after the target's name: what the strategy draws from."""
-        s = self.session.open()
-        return dict(capabilities=s.capabilities, factories=s.factories, rules=s.rules,
-                    combinators=s.combinators, custom_ops=s.custom_ops, **self._strategy_options)
+        return session_arguments(self.session.open(), **self._strategy_options)
 
     def _keyed(self, test: Callable, database_key: bytes | None = None) -> Callable:
         """`test` marked with the campaign's part of its example-database key (default:

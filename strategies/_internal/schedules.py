@@ -680,12 +680,18 @@ def _enabled(names: tuple[str, ...], which: int) -> tuple[str, ...]:
     return subset + tuple(n for n in subset if n in _COMPOSITION_WEIGHTED)
 
 
-def schedules_for(session, **kwargs) -> st.SearchStrategy[Schedule]:
-    """Schedules for an open stresscoro TargetSession."""
+def session_arguments(session, **kwargs) -> dict:
+    """schedules()'s arguments after the target's name, for an open stresscoro
+    TargetSession: what its target declares, then `kwargs` (max_ops, threads, ...)."""
     kwargs.setdefault("rules", session.rules)
     kwargs.setdefault("combinators", session.combinators)
     kwargs.setdefault("custom_ops", session.custom_ops)
-    return schedules(session.target.name, session.capabilities, session.factories, **kwargs)
+    return dict(capabilities=session.capabilities, factories=session.factories, **kwargs)
+
+
+def schedules_for(session, **kwargs) -> st.SearchStrategy[Schedule]:
+    """Schedules for an open stresscoro TargetSession."""
+    return schedules(session.target.name, **session_arguments(session, **kwargs))
 
 
 def _arg_choices(lo: int, hi: int) -> tuple[int, ...]:
