@@ -19,7 +19,9 @@
 #define STRESSCORO_GENERATOR_HPP_INCLUDED
 
 #include <stresscoro/driver.hpp>
+#include <stresscoro/detail/config.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -30,7 +32,7 @@ namespace stresscoro {
 class byte_source {
 public:
     byte_source(const std::uint8_t* data, std::size_t size) noexcept : m_data(data), m_size(size) {}
-    int draw(int lo, int hi) noexcept {
+    STRESSCORO_UNCHECKED int draw(int lo, int hi) noexcept {
         if (hi <= lo) return lo;
         const std::uint32_t range = static_cast<std::uint32_t>(hi - lo);
         std::uint32_t value = 0;
@@ -39,8 +41,8 @@ public:
         }
         return lo + static_cast<int>(value % (range + 1));
     }
-    bool exhausted() const noexcept { return m_pos >= m_size; }
-    std::size_t used() const noexcept { return m_pos; }
+    STRESSCORO_UNCHECKED bool exhausted() const noexcept { return m_pos >= m_size; }
+    STRESSCORO_UNCHECKED std::size_t used() const noexcept { return m_pos; }
 
 private:
     const std::uint8_t* m_data;
@@ -52,17 +54,17 @@ private:
 class seed_source {
 public:
     explicit seed_source(std::uint64_t seed) noexcept : m_state(seed) {}
-    std::uint64_t next() noexcept {
+    STRESSCORO_UNCHECKED std::uint64_t next() noexcept {
         std::uint64_t z = (m_state += 0x9e3779b97f4a7c15ULL);
         z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
         return z ^ (z >> 31);
     }
-    int draw(int lo, int hi) noexcept {
+    STRESSCORO_UNCHECKED int draw(int lo, int hi) noexcept {
         if (hi <= lo) return lo;
         return lo + static_cast<int>(next() % (static_cast<std::uint64_t>(hi - lo) + 1));
     }
-    bool exhausted() const noexcept { return false; }
+    STRESSCORO_UNCHECKED bool exhausted() const noexcept { return false; }
 
 private:
     std::uint64_t m_state;
@@ -85,7 +87,7 @@ class generator {
     enum field : unsigned char { f_none, f_slot, f_src, f_dst, f_a, f_b, f_src2, f_x, f_y,
                                  f_factory, f_arg, f_to, f_combinator, f_fn };
     struct op_fields { field f[5]; int n; };
-    static constexpr op_fields fields_of(int code) noexcept {
+    STRESSCORO_UNCHECKED static constexpr op_fields fields_of(int code) noexcept {
         switch (code) {
             case op_make: return {{f_slot, f_factory, f_arg}, 3};
             case op_copy: case op_copy_assign: case op_move: case op_move_assign:
@@ -99,11 +101,11 @@ class generator {
             default: return {{f_slot}, 1};  // resume, drop, touch, await
         }
     }
-    static constexpr bool is_slot(field f) noexcept { return f >= f_slot && f <= f_y; }
-    static constexpr bool is_optional(field f) noexcept { return f == f_src2 || f == f_x || f == f_y; }
+    STRESSCORO_UNCHECKED static constexpr bool is_slot(field f) noexcept { return f >= f_slot && f <= f_y; }
+    STRESSCORO_UNCHECKED static constexpr bool is_optional(field f) noexcept { return f == f_src2 || f == f_x || f == f_y; }
     // The fields that must name a live object (Python _READS), or none.
-    static constexpr bool reads(int code, field f) noexcept { return read_position(code, f) >= 0; }
-    static constexpr int read_position(int code, field f) noexcept {
+    STRESSCORO_UNCHECKED static constexpr bool reads(int code, field f) noexcept { return read_position(code, f) >= 0; }
+    STRESSCORO_UNCHECKED static constexpr int read_position(int code, field f) noexcept {
         switch (code) {
             case op_copy: case op_move: return f == f_src ? 0 : -1;
             case op_copy_assign: case op_move_assign: return f == f_src ? 0 : f == f_dst ? 1 : -1;
@@ -116,11 +118,11 @@ class generator {
             default: return -1;
         }
     }
-    static constexpr bool has_reads(int code) noexcept {
+    STRESSCORO_UNCHECKED static constexpr bool has_reads(int code) noexcept {
         return code != op_make && code != op_step;
     }
     // Python _USES: uses a moved-from object may not have.
-    static constexpr bool uses(int code, field f) noexcept {
+    STRESSCORO_UNCHECKED static constexpr bool uses(int code, field f) noexcept {
         switch (code) {
             case op_copy: case op_move: case op_copy_assign: case op_move_assign: return f == f_src;
             case op_swap: return true;
@@ -133,20 +135,20 @@ class generator {
 
     struct sig { pass in[2]; int n; int lo; int hi; };
     template <class S, std::size_t N>
-    static sig sig_of(const S (&list)[N], int which) noexcept {
+    STRESSCORO_UNCHECKED static sig sig_of(const S (&list)[N], int which) noexcept {
         sig s{{list[which].in[0], list[which].in[1]}, 0, list[which].arg_min, list[which].arg_max};
         for (pass p : list[which].in) s.n += p != pass::none;
         return s;
     }
-    static int combinator_count() noexcept {
+    STRESSCORO_UNCHECKED static int combinator_count() noexcept {
         if constexpr (detail::has_combinators<A>) return static_cast<int>(std::size(A::combinators));
         else return 0;
     }
-    static int custom_op_count() noexcept {
+    STRESSCORO_UNCHECKED static int custom_op_count() noexcept {
         if constexpr (detail::has_custom_ops<A>) return static_cast<int>(std::size(A::ops));
         else return 0;
     }
-    static sig signature(int code, int which) noexcept {
+    STRESSCORO_UNCHECKED static sig signature(int code, int which) noexcept {
         if constexpr (detail::has_combinators<A>) {
             if (code == op_make_from) return sig_of(A::combinators, which);
         }
@@ -155,7 +157,7 @@ class generator {
         }
         return {{pass::none, pass::none}, 0, 0, 0};
     }
-    static int factory_count() noexcept { return static_cast<int>(std::size(A::factories)); }
+    STRESSCORO_UNCHECKED static int factory_count() noexcept { return static_cast<int>(std::size(A::factories)); }
 
     // The model (Python _Model): what generation knows after each op.
     struct model {
@@ -170,40 +172,40 @@ class generator {
         std::vector<int> writer;  // family -> thread, -1 none yet
         int families = 0;
 
-        explicit model(int slots) : n(slots) {
+        STRESSCORO_UNCHECKED explicit model(int slots) : n(slots) {
             for (int s = 0; s < max_slots; ++s) holder[s] = family[s] = -1;
         }
-        bool occupied(int s) const noexcept { return live[s] || probe[s]; }
-        bool any_live() const noexcept {
+        STRESSCORO_UNCHECKED bool occupied(int s) const noexcept { return live[s] || probe[s]; }
+        STRESSCORO_UNCHECKED bool any_live() const noexcept {
             for (int s = 0; s < n; ++s) if (live[s]) return true;
             return false;
         }
-        bool borrowed(int slot) const noexcept {
+        STRESSCORO_UNCHECKED bool borrowed(int slot) const noexcept {
             for (int s = 0; s < n; ++s) if (occupied(s) && (borrows[s] >> slot & 1)) return true;
             return false;
         }
-        void fresh(int s, int thread, int fam = -1) {
+        STRESSCORO_UNCHECKED void fresh(int s, int thread, int fam = -1) {
             live[s] = true; holder[s] = thread; probe[s] = false;
             moved[s] = awaited[s] = false; borrows[s] = 0;
             if (fam < 0) { fam = families++; writer.push_back(-1); }
             family[s] = fam;
         }
-        void empty(int s, int thread) noexcept {
+        STRESSCORO_UNCHECKED void empty(int s, int thread) noexcept {
             live[s] = probe[s] = moved[s] = awaited[s] = false;
             family[s] = -1; holder[s] = thread; borrows[s] = 0;
         }
-        void moved_from(int s) noexcept { family[s] = -1; moved[s] = true; awaited[s] = false; }
-        bool shared(int slot) const noexcept {
+        STRESSCORO_UNCHECKED void moved_from(int s) noexcept { family[s] = -1; moved[s] = true; awaited[s] = false; }
+        STRESSCORO_UNCHECKED bool shared(int slot) const noexcept {
             const int fam = family[slot];
             if (fam < 0) return false;
             for (int s = 0; s < n; ++s) if (s != slot && family[s] == fam && live[s]) return true;
             return false;
         }
-        bool may_write(int slot, int thread) const noexcept {
+        STRESSCORO_UNCHECKED bool may_write(int slot, int thread) const noexcept {
             const int fam = family[slot];
             return fam < 0 || writer[fam] < 0 || writer[fam] == thread;
         }
-        void wrote(int slot, int thread) noexcept {
+        STRESSCORO_UNCHECKED void wrote(int slot, int thread) noexcept {
             if (live[slot] && family[slot] >= 0 && writer[family[slot]] < 0) writer[family[slot]] = thread;
         }
     };
@@ -211,7 +213,7 @@ class generator {
     // extra: the factory and argument draws for inputs a combinator makes itself.
     struct op { int code; int thread; int a[5]; int n; int extra[2]; bool has_extra; };
 
-    static int inputs(const op& o, int* out) noexcept {
+    STRESSCORO_UNCHECKED static int inputs(const op& o, int* out) noexcept {
         int k = 0;
         const int from = o.code == op_make_from ? 3 : o.code == op_call ? 2 : o.n;
         for (int i = from; i < o.n; ++i) if (o.a[i] >= 0) out[k++] = o.a[i];
@@ -252,7 +254,7 @@ public:
 
     /// Draws one schedule; writes it in the driver's encoding to `out` (cleared first).
     template <class Source>
-    void draw(Source& src, std::vector<int>& out) {
+    STRESSCORO_UNCHECKED void draw(Source& src, std::vector<int>& out) {
         const int slots = m_opt.slots, threads = m_opt.threads;
         // Swarm testing (Python _swarm_ops): subset 0 is every op.
         const int* names = m_names.data();
@@ -286,27 +288,47 @@ public:
         const int length = std::is_same_v<Source, seed_source> ? src.draw(1, m_opt.max_ops)
                                                                : m_opt.max_ops;
         model m(slots);
-        out.assign({schedule_magic, schedule_version, slots, threads, 0});
+        sink to{&m_scratch, m_scratch.data(), m_scratch.size()};
+        const int header[5] = {schedule_magic, schedule_version, slots, threads, 0};
+        for (int i = 0; i < 5; ++i) to.data[i] = header[i];
         int count = 0;
         for (int drawn = 0; drawn < length && (drawn == 0 || !src.exhausted()); ++drawn) {
             op o{};
             int keep = 0, thread = 0;
             draw_raw(src, names, n_names, o, keep, thread);
-            if (build_op(m, o, keep, thread, out, count)) emit(out, count, o);
+            if (build_op(m, o, keep, thread, to, count)) emit(to, count, o);
         }
-        out[4] = count;
+        to.data[4] = count;
+        out.assign(to.data, to.data + 5 + static_cast<std::size_t>(op_words) * count);
     }
 
 private:
-    static void emit(std::vector<int>& out, int& count, const op& o) {
-        out.push_back(o.code);
-        out.push_back(o.thread);
-        for (int i = 0; i < 5; ++i) out.push_back(i < o.n ? o.a[i] : 0);
+    // The schedule being written: m_scratch (kept between draws, only ever grown), and
+    // its storage as a plain array (the unchecked code calls no std::vector member per
+    // op; see STRESSCORO_UNCHECKED). draw() copies the result out in one go.
+    struct sink {
+        std::vector<int>* out;
+        int* data;
+        std::size_t size;
+    };
+    static void grow(sink& to, std::size_t at_least) {
+        if (to.out->size() < at_least) to.out->resize(std::max(at_least, 2 * to.out->size()));
+        to.data = to.out->data();
+        to.size = to.out->size();
+    }
+
+    STRESSCORO_UNCHECKED static void emit(sink& to, int& count, const op& o) {
+        const std::size_t at = 5 + static_cast<std::size_t>(op_words) * count;
+        if (at + op_words > to.size) grow(to, at + op_words);
+        int* w = to.data + at;
+        w[0] = o.code;
+        w[1] = o.thread;
+        for (int i = 0; i < 5; ++i) w[2 + i] = i < o.n ? o.a[i] : 0;
         ++count;
     }
 
     template <class Source>
-    void draw_raw(Source& src, const int* names, int n_names, op& o, int& keep, int& thread) {
+    STRESSCORO_UNCHECKED void draw_raw(Source& src, const int* names, int n_names, op& o, int& keep, int& thread) {
         const int slots = m_opt.slots, threads = m_opt.threads;
         o.code = names[src.draw(0, n_names - 1)];
         const op_fields fs = fields_of(o.code);
@@ -348,7 +370,7 @@ private:
     // Python _steer: the drawn slot if in the mask (or kept empty on purpose), else the
     // next one in it; with `spread` (composition targets), the draw picks among the
     // mask's slots evenly.
-    static int steer(int slot, const bool* mask, int n, bool keep_empty, bool spread) noexcept {
+    STRESSCORO_UNCHECKED static int steer(int slot, const bool* mask, int n, bool keep_empty, bool spread) noexcept {
         int chosen[max_slots];
         int k = 0;
         for (int s = 0; s < n; ++s) if (mask[s]) chosen[k++] = s;
@@ -360,7 +382,7 @@ private:
     }
 
     // Python _input_ok: `slot` may be an input taken by `mode`.
-    static bool input_ok(const model& m, int slot, pass mode, int code, const rules& r) noexcept {
+    STRESSCORO_UNCHECKED static bool input_ok(const model& m, int slot, pass mode, int code, const rules& r) noexcept {
         if (!m.live[slot]) return false;
         if (m.moved[slot] && !r.use_after_move) return false;
         if (code == op_make_from && mode != pass::copy && m.awaited[slot] && !r.await_twice) {
@@ -370,14 +392,14 @@ private:
     }
     // Python _taken: a destination would destroy something worth keeping (not empty,
     // not only a moved-from husk).
-    static bool taken_slot(const model& m, int s) noexcept { return m.occupied(s) && !m.moved[s]; }
-    static int free_slot(int slot, const model& m) noexcept {
+    STRESSCORO_UNCHECKED static bool taken_slot(const model& m, int s) noexcept { return m.occupied(s) && !m.moved[s]; }
+    STRESSCORO_UNCHECKED static int free_slot(int slot, const model& m) noexcept {
         for (int s = slot; s < slot + m.n; ++s) if (!taken_slot(m, s % m.n)) return s % m.n;
         return slot;
     }
 
     /// Python _build for one raw op: false when the op is left out.
-    bool build_op(model& m, op& o, int keep, int drawn_thread, std::vector<int>& out, int& count) {
+    STRESSCORO_UNCHECKED bool build_op(model& m, op& o, int keep, int drawn_thread, sink& out, int& count) {
         const int slots = m_opt.slots, threads = m_opt.threads;
         constexpr rules r = detail::rules_of<A>();
         const bool keep_empty = keep == keep_empty_one_in - 1;
@@ -459,15 +481,15 @@ private:
             for (int i = 0; i < k; ++i) m.wrote(written[i], thread);
         }
         o.thread = thread;
-        apply(m, o, s);
+      apply(m, o, s);
         return true;
     }
 
     /// Python _build: an input that cannot be used (none live, moved-from, the other
     /// input again...) is made fresh, in a free slot, just before the op. False when
     /// the op is left out (the makes already emitted stay).
-    bool make_inputs(model& m, op& o, const sig& s, const rules& r, int drawn_thread,
-                     std::vector<int>& out, int& count) {
+    STRESSCORO_UNCHECKED bool make_inputs(model& m, op& o, const sig& s, const rules& r, int drawn_thread,
+                                          sink& out, int& count) {
         const int slots = m_opt.slots;
         const int first = o.code == op_make_from ? 3 : 2;
         bool taken[max_slots] = {};
@@ -522,7 +544,7 @@ private:
         return n_taken >= s.n + (o.code == op_make_from ? 1 : 0);
     }
 
-    static int writes(const op& o, const sig& s, int* out) noexcept {
+    STRESSCORO_UNCHECKED static int writes(const op& o, const sig& s, int* out) noexcept {
         if (o.code == op_resume || o.code == op_touch || o.code == op_await) { out[0] = o.a[0]; return 1; }
         if (o.code == op_probe) { out[0] = o.a[1]; return 1; }
         if (o.code != op_make_from && o.code != op_call) return 0;
@@ -533,7 +555,7 @@ private:
         return k;
     }
 
-    static int disturbed(const op& o, const sig& s, int* out) noexcept {
+    STRESSCORO_UNCHECKED static int disturbed(const op& o, const sig& s, int* out) noexcept {
         switch (o.code) {
             case op_drop: case op_make: case op_send: case op_probe: out[0] = o.a[0]; return 1;
             case op_copy: case op_copy_assign: out[0] = o.a[1]; return 1;
@@ -552,7 +574,7 @@ private:
         }
     }
 
-    static bool breaks_precondition(const model& m, const op& o, const sig& s, const rules& r) {
+    STRESSCORO_UNCHECKED static bool breaks_precondition(const model& m, const op& o, const sig& s, const rules& r) {
         int d[3];
         const int k = disturbed(o, s, d);
         for (int i = 0; i < k; ++i) if (m.borrowed(d[i])) return true;
@@ -587,7 +609,7 @@ private:
         return false;
     }
 
-    static void apply(model& m, const op& o, const sig& s) {
+    STRESSCORO_UNCHECKED static void apply(model& m, const op& o, const sig& s) {
         const int* a = o.a;
         const int t = o.thread;
         switch (o.code) {
@@ -667,6 +689,7 @@ private:
     }
 
     generator_options m_opt;
+    std::vector<int> m_scratch = std::vector<int>(5 + op_words * 96);
     std::vector<int> m_names;
     bool m_swarm = false;
     int m_widest = 0;
