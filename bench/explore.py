@@ -165,7 +165,7 @@ def main() -> None:
         per_core = {}
         for threads in (2, 1):
             per_core[threads] = engines("shared-task", "tsan", args.max_ops, threads,
-                                        max(args.schedules // (10 if threads == 2 else 1), 1000),
+                                        max(args.schedules // 2, 1000),
                                         max(args.examples // 5, 50))[3]
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"tsan explore={per_core[2]:.0f}/s per core (2 threads; goal >= 50000) "

@@ -41,3 +41,14 @@ def test_correct_twin_clean_under_clang():
     s = sched.Schedule("task", (sched.make(0), sched.op("move", 0, 1), sched.op("resume", 1)))
     with TargetSession(targets.get("task"), "asan", compiler="clang++") as session:
         assert session.run(s).ok
+
+
+def test_tsan_hand_off_is_clean_on_the_acq_rel_twin_under_clang():
+    """`send` leaves a count in the receiver's mailbox that its next turn peeks at without
+    the lock; Clang's TSan sees that peek as an atomic read, so every write of the count
+    must be one too, or the twin shows a race that is the driver's own."""
+    s = sched.Schedule("shared-task", (sched.make(0), sched.op("copy", 0, 1), sched.op("send", 1, 1),
+                                       sched.op("touch", 0), sched.op("resume", 1, thread=1)))
+    with TargetSession(targets.get("shared-task"), "tsan", compiler="clang++") as session:
+        outcome = session.run(s)
+        assert outcome.ok, outcome.describe(s)

@@ -13,11 +13,13 @@ from hypothesis import settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from stresscoro import cli, schedule as sched, targets
-from stresscoro.explore import NativeProgram, explore_batches
+from stresscoro.explore import NativeProgram, explore_batches, run_explore
 from stresscoro.oracle import Finding
 from stresscoro.runner import FoundBug, example_database
 
 from conftest import SCHEDULES
+
+COMPOSE = Path(__file__).parent / "adapters" / "compose.cpp"
 
 # What `fuzz --json` writes for a finding.
 FINDING_KEYS = set(FoundBug(Finding("leak", 0, ""), sched.Schedule("t", (sched.make(0),)), 1, 0.0,
@@ -108,6 +110,17 @@ def test_explore_honours_tsan_fence_annotations(tmp_path, annotated):
     (result,) = doc["results"]
     kinds = [f["kind"] for f in result["findings"]]
     assert (code, kinds) == ((0, []) if annotated else (1, ["data-race"])), result
+
+
+@pytest.mark.parametrize("flaw, kind", [(5, "invariant:continuation-resumed-twice"),
+                                        (4, "invariant:continuation-lost")])
+def test_a_batch_stops_on_what_only_the_driver_log_shows(flaw, kind):
+    """No sanitizer sees a continuation resumed twice, or never: the batch stops on the
+    driver's own log (explore.hpp, log_has_finding) and the finding is reported."""
+    target = targets.from_adapter(COMPOSE, name=f"compose-{flaw}", defines=(f"COMPOSE_FLAW={flaw}",))
+    result = run_explore(target, "asan", seed=1, schedules=20000, out_dir=None, verify=False,
+                         database=None)
+    assert kind in {b.finding.kind for b in result.findings}, result.to_json()
 
 
 SEEDED = [t for t in targets.builtin_targets() if t.bug_class]

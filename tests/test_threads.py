@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from stresscoro import targets
+from stresscoro.build import CompilerNotFound, resolve_compiler
+from stresscoro.explore import NativeProgram
 from stresscoro.oracle import EV_THREAD
 from stresscoro.runner import run_campaign
 from stresscoro.schedule import Schedule, make, op
 from stresscoro.session import TargetSession
+from stresscoro.worker import SANITIZER_ENV
 
 HANDOFF = Path(__file__).parent / "adapters" / "handoff.cpp"
 
@@ -72,6 +77,50 @@ def test_schedule_threads_are_started_once_per_runner(handoff):
     first = tids(handoff.run(_on_thread(1)))
     assert len(first) == 2 and len(set(first)) == 2 and all(first)
     assert tids(handoff.run(_on_thread(0))) == first
+
+
+# The native explorer under TSan runs schedule threads as fibers of one OS thread
+# (native/include/stresscoro/detail/schedule_fibers.hpp); STRESSCORO_FIBERS=0 gives it
+# OS threads. Both must show TSan what the worker's OS threads show it.
+def _explorer_run(tmp_path, schedules: list[Schedule], fibers: bool, compiler: str | None = None):
+    program = NativeProgram(targets.from_adapter(HANDOFF), "tsan", compiler=compiler)
+    files = []
+    for i, s in enumerate(schedules):
+        files.append(tmp_path / f"schedule{i}.txt")
+        files[-1].write_text(" ".join(map(str, s.encode())))
+    env = {**os.environ, **SANITIZER_ENV}
+    env["STRESSCORO_FIBERS"] = "1" if fibers else "0"
+    return subprocess.run([str(program.path), "run", *map(str, files)], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _clang() -> str | None:
+    try:
+        return resolve_compiler("clang++")[0]
+    except CompilerNotFound:
+        return None
+
+
+_NO_CLANG = pytest.mark.skipif(_clang() is None, reason="clang++ is not installed "
+                               "(apt-get install clang-16); the g++ cases run everywhere")
+
+
+@pytest.mark.parametrize("compiler", [None, pytest.param("clang++", marks=_NO_CLANG)],
+                         ids=["g++", "clang++"])
+@pytest.mark.parametrize("fibers", [True, False], ids=["fibers", "os-threads"])
+def test_the_explorer_shows_tsan_the_same_threads(tmp_path, fibers, compiler):
+    def run(schedules):
+        return _explorer_run(tmp_path, schedules, fibers, compiler)
+
+    racy = run([_publish(factory=0)])
+    assert racy.returncode == 86 and "WARNING: ThreadSanitizer: data race" in racy.stderr
+    # Which threads ran it: named fibers, or not.
+    assert ("'stresscoro schedule thread'" in racy.stderr) == fibers, racy.stderr[-2000:]
+    send = Schedule("handoff", (make(0), op("copy", 0, 1), op("touch", 0), op("send", 1, 1),
+                                op("resume", 1, thread=1)))
+    for clean in ([_publish(factory=1)], [send], [_on_thread(t) for t in (1, 0, 1, 0)]):
+        ran = run(clean)
+        assert ran.returncode == 0 and "ThreadSanitizer" not in ran.stderr, ran.stderr[-2000:]
 
 
 def test_same_schedule_same_outcome_twenty_times(sessions):

@@ -30,6 +30,7 @@
 #include <stresscoro/adapter.hpp>
 #include <stresscoro/detail/alloc_track.hpp>
 #include <stresscoro/detail/event_log.hpp>
+#include <stresscoro/detail/schedule_fibers.hpp>
 #include <stresscoro/detail/schedule_threads.hpp>
 #include <stresscoro/probe.hpp>
 
@@ -287,17 +288,11 @@ public:
         s_run.m_threads = n_threads;
         s_run.m_turn.set(0);
         s_probe_count.store(0, std::memory_order_relaxed);
-        for (int s = 0; s < max_slots; ++s) {
-            s_slots[s].m_live.store(false, std::memory_order_relaxed);
-            s_slots[s].m_probe = nullptr;
-        }
+        for (int s = 0; s < max_slots; ++s) s_slots[s].m_live.store(false, std::memory_order_relaxed);
+        clear_probes();
         if constexpr (detail::has_begin<A>) A::begin();
-        for (int t = 0; t < n_threads; ++t) {  // the others wait for a schedule that uses them
-            s_ctx[t].m_index = t;
-            s_ctx[t].m_tid.store(0, std::memory_order_relaxed);
-            for (bool& h : s_ctx[t].m_holds) h = false;
-            s_mail[t].m_count = 0;
-        }
+        for (int t = 0; t < n_threads; ++t) s_ctx[t].m_tid.store(0, std::memory_order_relaxed);
+        clear_threads(n_threads);  // the others wait for a schedule that uses them
 
         // When the caller asked for it, the calling thread is schedule thread 0 (see
         // run_on_calling_thread); the pool's threads run the others, or all of them. They
@@ -305,24 +300,31 @@ public:
         // counted against an op.
         const int first_pooled = s_same_thread ? 1 : 0;
         const int pooled = n_threads - first_pooled;
-        // The driver's own frames sit below the target's on a thread's stack; the margin
-        // keeps a schedule that overflows here overflowing in a reproducer, which has fewer.
-        // A pool thread's own frames take a page more, so that they never eat the margin.
-        if (pooled > 0 && !s_threads.start(pooled, detail::stack_bytes<A>() + driver_stack_margin +
-                                                       pool_frames_allowance)) {
-            return err_thread_start;
-        }
         s_first_pooled = first_pooled;
-        if (first_pooled) s_ctx[0].m_tid.store(static_cast<long long>(syscall(SYS_gettid)));
-        for (int t = first_pooled; t < n_threads; ++t) {
-            s_ctx[t].m_tid.store(s_threads.tid(t - first_pooled), std::memory_order_relaxed);
+        s_fiber_mode = pooled > 0 && first_pooled && fibers_wanted();
+        if (s_fiber_mode) {
+            // The explorer under TSan: the other schedule threads are fibers of this one.
+            if (!run_as_fibers(n_threads)) return err_thread_start;
+        } else {
+            // The driver's own frames sit below the target's on a thread's stack; the margin
+            // keeps a schedule that overflows here overflowing in a reproducer, which has
+            // fewer. A pool thread's own frames take a page more, so that they never eat
+            // the margin.
+            if (pooled > 0 && !s_threads.start(pooled, detail::stack_bytes<A>() + driver_stack_margin +
+                                                           pool_frames_allowance)) {
+                return err_thread_start;
+            }
+            if (first_pooled) s_ctx[0].m_tid.store(static_cast<long long>(syscall(SYS_gettid)));
+            for (int t = first_pooled; t < n_threads; ++t) {
+                s_ctx[t].m_tid.store(s_threads.tid(t - first_pooled), std::memory_order_relaxed);
+            }
+            for (int t = 0; t < n_threads; ++t) {
+                detail::log_event(ev_thread, -1, t, s_ctx[t].m_tid.load(std::memory_order_relaxed));
+            }
+            if (pooled > 0) s_threads.launch(pooled);
+            if (first_pooled) take_turns(s_ctx[0]);
+            if (pooled > 0) s_threads.finish();
         }
-        for (int t = 0; t < n_threads; ++t) {
-            detail::log_event(ev_thread, -1, t, s_ctx[t].m_tid.load(std::memory_order_relaxed));
-        }
-        if (pooled > 0) s_threads.launch(pooled);
-        if (first_pooled) take_turns(s_ctx[0]);
-        if (pooled > 0) s_threads.finish();
         if constexpr (detail::has_end<A>) {
             // Memory the library caches until end() and releases there is not a leak;
             // end()'s own allocations are not counted.
@@ -352,7 +354,14 @@ public:
     /// driver_stack_margin (stresscoro/explore.hpp).
     static void run_on_calling_thread(bool on) noexcept { s_same_thread = on; }
 
+    /// Log what every held object's frame looks like after each op (ev_state, what the
+    /// oracle's owner and use-count invariants read; the default), or not: the native
+    /// explorer does not read them (stresscoro/explore.hpp, log_has_finding) and runs
+    /// again every schedule it stops on with them logged.
+    static void log_frame_states(bool on) noexcept { s_log_states = on; }
+
 private:
+    static inline bool s_log_states = true;
     static inline bool s_same_thread = false;
     static inline int s_first_pooled = 0;  // the schedule thread pool thread 0 runs
 
@@ -443,6 +452,59 @@ private:
     }
 
     static void pool_body(int index) { take_turns(s_ctx[s_first_pooled + index]); }
+    static inline bool s_fiber_mode = false;
+#if !defined(STRESSCORO_HAS_FIBERS)
+    static bool fibers_wanted() noexcept { return false; }
+    static bool run_as_fibers(int) noexcept { return false; }
+#else
+    static bool fibers_wanted() noexcept {
+        static const bool wanted = detail::schedule_fibers::wanted();
+        return wanted;
+    }
+    static void fiber_body(int index) {
+        (void)s_fiber_start.load(std::memory_order_acquire);  // the edge a thread start gave
+        take_turns(s_ctx[1 + index]);
+        s_fiber_finish.fetch_add(1, std::memory_order_release);  // the edge a join gives
+        detail::quiet_set(s_fiber_done[index], 1);
+        s_fibers.switch_to(detail::schedule_fibers::main_context);
+    }
+    static inline detail::schedule_fibers s_fibers{&fiber_body};
+    static inline std::atomic<unsigned> s_fiber_start{0};
+    static inline std::atomic<unsigned> s_fiber_finish{0};
+    static inline int s_fiber_done[max_threads] = {};  // quiet: harness bookkeeping
+
+    /// One schedule with the calling thread as schedule thread 0 and fibers 0 .. n-2 as
+    /// threads 1 .. n-1: every turn runs on its owner's stack; when the calling thread's
+    /// own turns are over it hands each remaining turn to its owner, then lets every fiber
+    /// leave the schedule.
+    static bool run_as_fibers(int n_threads) {
+        if (!s_fibers.start(n_threads - 1, detail::stack_bytes<A>() + driver_stack_margin +
+                                               pool_frames_allowance)) {
+            return false;
+        }
+        const long long tid = static_cast<long long>(syscall(SYS_gettid));
+        for (int t = 0; t < n_threads; ++t) {
+            s_ctx[t].m_tid.store(tid, std::memory_order_relaxed);
+            detail::log_event(ev_thread, -1, t, tid);
+        }
+        for (int i = 0; i + 1 < n_threads; ++i) detail::quiet_set(s_fiber_done[i], 0);
+        s_fiber_start.fetch_add(1, std::memory_order_release);
+        take_turns(s_ctx[0]);
+        const int last_turn = s_run.m_ops_count + n_threads;
+        for (int turn; (turn = s_run.m_turn.get()) < last_turn;) s_fibers.switch_to(owner_of(turn) - 1);
+        for (int i = 0; i + 1 < n_threads; ++i) {
+            if (!detail::quiet_get(s_fiber_done[i])) s_fibers.switch_to(i);
+        }
+        (void)s_fiber_finish.load(std::memory_order_acquire);
+        return true;
+    }
+#endif
+
+    /// The schedule thread whose turn `turn` is (one end-of-schedule turn per thread).
+    static int owner_of(int turn) noexcept {
+        const int n_ops = s_run.m_ops_count;
+        return turn < n_ops ? detail::quiet_get(s_run.m_ops[op_words * turn + 1]) : turn - n_ops;
+    }
     static void stop_threads() { s_threads.stop(); }
     static inline detail::schedule_threads s_threads{&pool_body, &stop_threads};
 
@@ -460,6 +522,12 @@ private:
             if (turn >= last_turn) break;
             const int owner = turn < n_ops ? detail::quiet_get(ops[op_words * turn + 1]) : turn - n_ops;
             if (owner != ctx.m_index) {
+#if defined(STRESSCORO_HAS_FIBERS)
+                if (s_fiber_mode) {
+                    s_fibers.switch_to(owner - 1);  // thread 0 is the calling thread's context
+                    continue;
+                }
+#endif
                 s_run.m_turn.wait_while(turn, turn_spin_ns);
                 continue;
             }
@@ -480,19 +548,21 @@ private:
         // by this thread, so taking it would order nothing (and costs a lock under TSan).
         if (detail::quiet_get(box.m_count) == 0) return;
         std::lock_guard<std::mutex> lock(box.m_mutex);
-        for (int i = 0; i < box.m_count; ++i) ctx.m_holds[box.m_slots[i]] = true;
-        box.m_count = 0;
+        const int n = detail::quiet_get(box.m_count);
+        for (int i = 0; i < n; ++i) ctx.m_holds[box.m_slots[i]] = true;
+        detail::quiet_set(box.m_count, 0);
     }
 
-    static void begin(int op, int thread) noexcept {
+    // Harness bookkeeping around every op, unseen by TSan (see clear_probes).
+    STRESSCORO_NO_TSAN static void begin(int op, int thread) noexcept {
         detail::set_word(hw_op_in_flight, op);
         detail::set_word(hw_thread_in_flight, thread);
-        detail::t_probe_op = op;
+        detail::set_probe_op(op);
         detail::g_armed_thread.store(thread, std::memory_order_relaxed);
         detail::g_armed_op.store(op, std::memory_order_relaxed);
     }
 
-    static void end(int op, int thread) noexcept {
+    STRESSCORO_NO_TSAN static void end(int op, int thread) noexcept {
         detail::g_armed_op.store(-1, std::memory_order_relaxed);
         detail::log_event(ev_op_done, op, thread);
     }
@@ -522,7 +592,26 @@ private:
         s_slots[s].m_born = detail::word(hw_op_in_flight);
     }
 
-    static void run_op(thread_ctx& ctx, int index, const int* op) {
+    // The driver's bookkeeping between schedules, and its reads of the schedule, are
+    // nothing TSan has to check (no target memory; every schedule starts after the edge
+    // a thread start gives): uninstrumented, they leave the time to the target's own ops.
+    STRESSCORO_NO_TSAN static void clear_probes() noexcept {
+        for (int s = 0; s < max_slots; ++s) s_slots[s].m_probe = nullptr;
+    }
+    STRESSCORO_NO_TSAN static void clear_threads(int n_threads) noexcept {
+        for (int t = 0; t < n_threads; ++t) {
+            s_ctx[t].m_index = t;
+            for (bool& h : s_ctx[t].m_holds) h = false;
+            s_mail[t].m_count = 0;
+        }
+    }
+    STRESSCORO_NO_TSAN static void read_op(const int* op, int* words) noexcept {
+        for (int w = 0; w < op_words; ++w) words[w] = op[w];
+    }
+
+    static void run_op(thread_ctx& ctx, int index, const int* op_in_schedule) {
+        int op[op_words];
+        read_op(op_in_schedule, op);
         const int code = op[0], thread = op[1];
         begin(index, thread);
         try {
@@ -530,7 +619,7 @@ private:
         } catch (...) {
             detail::log_event(ev_exception, index, thread, op[2]);
         }
-        log_states(index, thread);
+        if (s_log_states) log_states(index, thread);
         end(index, thread);
     }
 
@@ -646,7 +735,11 @@ private:
         c.ctx.m_holds[x] = false;
         mailbox& box = s_mail[to];
         std::lock_guard<std::mutex> lock(box.m_mutex);  // the hand-off's happens-before edge
-        box.m_slots[box.m_count++] = x;
+        // The count is a quiet word (collect_mail peeks at it without the lock); Clang's
+        // TSan sees quiet words as atomics, so a plain write here would be a race to it.
+        const int n = detail::quiet_get(box.m_count);
+        box.m_slots[n] = x;
+        detail::quiet_set(box.m_count, n + 1);
     }
 
     STRESSCORO_OP_FRAME static void do_touch(const op_ctx& c, int x) {

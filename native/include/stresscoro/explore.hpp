@@ -8,6 +8,9 @@
 //   decode FILE                  the schedule a byte string (a libFuzzer input) decodes to
 //   explore SEED COUNT SHM       draw and run COUNT schedules from seeds SEED, SEED+1, ...
 //   limit SEED COUNT             the driver alone: COUNT runs of 1,000 pre-drawn schedules
+//   run FILE...                  run the schedules in FILEs (the driver's int encoding, as
+//                                `gen` prints), in order, in this process, as `explore`
+//                                runs schedules; exit 3 at the first the driver refuses
 //
 // Options after the mode: --max-ops N --slots N --threads N. Schedules are printed one
 // a line as the driver's int encoding.
@@ -57,17 +60,32 @@ inline void print_schedule(const std::vector<int>& s) {
 
 /// True when the driver's event log holds something the parent classifies as a
 /// finding without a crash: a leak, a lost continuation, an adapter exception, a
-/// double free the driver saw. Invariants that need the oracle (owner of a freed
-/// frame) are checked by the parent when it replays; see stresscoro/explore.py.
-inline bool log_has_finding(const long long* shared) {
+/// double free the driver saw, a resume of a freed frame, a probe destroyed or resumed
+/// twice (stresscoro/oracle.py, _invariants). The invariants that need the model of
+/// the schedule (the owners of a frame, its use count) are not checked here: batches
+/// do not log frame states (driver::log_frame_states).
+STRESSCORO_UNCHECKED inline bool log_has_finding(const long long* shared) {
     const long long n = shared[hw_events];
     for (long long e = 0; e < n; ++e) {
-        const long long kind = shared[hw_words + e * event_words];
+        const long long* ev = shared + hw_words + e * event_words;
+        const long long kind = ev[0];
         if (kind == ev_leak || kind == ev_lost || kind == ev_double_free || kind == ev_exception) {
             return true;
         }
+        // ev_resume: op, thread, slot, frame, state (2: freed)
+        if (kind == ev_resume && ev[5] == 2) return true;
+        // ev_probe: op, thread, id, resumes, destroys, first resume
+        if (kind == ev_probe && (ev[4] > 1 || ev[5] > 0)) return true;
     }
     return false;
+}
+
+/// The schedule in flight, where the parent finds it after a crash.
+STRESSCORO_UNCHECKED inline void publish(volatile long long* area, long long* words,
+                                         unsigned long long seed, const int* s, std::size_t n) {
+    area[aw_seed] = static_cast<long long>(seed);
+    area[aw_length] = static_cast<long long>(n);
+    for (std::size_t w = 0; w < n; ++w) words[w] = s[w];
 }
 
 template <class A>
@@ -88,6 +106,7 @@ int on_schedule_stack(F fn) {
     const int started = pthread_create(&t, &attr, [](void* arg) -> void* {
         auto& x = *static_cast<call*>(arg);
         driver<A>::run_on_calling_thread(true);
+        driver<A>::log_frame_states(false);
         x.rc = (*x.fn)();
         return nullptr;
     }, &c);
@@ -183,6 +202,29 @@ int main(int argc, char** argv) {
         std::printf("%.6f\n", seconds);
         return rc;
     }
+    if (mode == "run" && !pos.empty()) {
+        std::vector<std::vector<int>> schedules;
+        for (const char* path : pos) {
+            FILE* f = std::fopen(path, "r");
+            if (!f) {
+                std::perror(path);
+                return 2;
+            }
+            schedules.emplace_back();
+            for (int w; std::fscanf(f, "%d", &w) == 1;) schedules.back().push_back(w);
+            std::fclose(f);
+        }
+        return on_schedule_stack<A>([&] {
+            std::vector<long long> shared(driver_words);
+            for (const std::vector<int>& one : schedules) {
+                if (driver<A>::run(one.data(), static_cast<int>(one.size()), shared.data(),
+                                   driver_words) != 0) {
+                    return 3;
+                }
+            }
+            return 0;
+        });
+    }
     if (mode == "explore" && pos.size() == 3) {
         return on_schedule_stack<A>([&] { return explore_batch<A>(gen, s, pos); });
     }
@@ -218,9 +260,7 @@ int explore_batch(generator<A>& gen, std::vector<int>& s, const std::vector<cons
                 [[maybe_unused]] detail::harness_reads quiet;
                 seed_source src(first + i);
                 gen.draw(src, s);
-                area[aw_seed] = static_cast<long long>(first + i);
-                area[aw_length] = static_cast<long long>(s.size());
-                for (std::size_t w = 0; w < s.size(); ++w) sched_words[w] = s[w];
+                publish(area, sched_words, first + i, s.data(), s.size());
             }
             const int rc = driver<A>::run(s.data(), static_cast<int>(s.size()), shared, driver_words);
             if (rc != 0) {
