@@ -393,6 +393,8 @@ class Campaign:
                 hyp_test = hypothesis_seed(seed + 7919 * round_no)(hyp_test)
                 round_settings.setdefault("database", None)
             hyp_test = settings(PROFILES[profile], **round_settings)(hyp_test)
+            if round_no == 0 and database_key is not None:
+                self._adopt_campaign_entries(inner, settings(PROFILES[profile], **round_settings).database)
             known_before = len(self.known)
             self._round_calls, self._round_first_failure = 0, None
             stats: list[dict] = []
@@ -502,6 +504,23 @@ class Campaign:
                               elapsed_s=self.elapsed_s, findings=bugs, verdict=verdict,
                               note=note, annotated=self.annotated, shrink_runs=self.shrink_runs,
                               resources=self.session.usage())
+
+    def _adopt_campaign_entries(self, test: Callable, database) -> None:
+        """Copy what `fuzz` and `explore` keep for this target and sanitizer (the entries
+        under database_key()) under the key of `test`, a property keyed by its caller
+        (the pytest plugin keys by test id, as HypoFuzz does), so that its first examples
+        are those findings. Both draw with the same strategy, so the choices mean the same
+        schedules; an entry that no longer fails is dropped from the test's key by
+        Hypothesis, as any other."""
+        if database is None:
+            return
+        from hypothesis.internal.reflection import function_digest
+
+        own = function_digest(test)
+        have = set(database.fetch(own))
+        for entry in database.fetch(self.database_key()):
+            if entry not in have:
+                database.save(own, entry)
 
     def _save_examples(self, bugs: list[FoundBug], database, drawn_from: dict) -> list[str]:
         """Save each bug's minimal schedule to `database` under database_key(), as the

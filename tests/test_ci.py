@@ -20,7 +20,7 @@ import psutil
 import pytest
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from stresscoro import targets
+from stresscoro import cli, targets
 from stresscoro.report import fingerprint
 from stresscoro.runner import run_campaign
 
@@ -348,6 +348,29 @@ def test_a_killed_run_leaves_no_process_and_replays_its_failures_first(tmp_path,
             f"--stresscoro-database={db_dir}", f"--junitxml={tmp_path / 'again.xml'}")
     text = _failure_text(_junit_cases(tmp_path / "again.xml")["test_tiny_buggy[asan]"])
     assert "first seen at example 1\n" in text + "\n", text
+
+
+def test_the_plugin_runs_what_explore_found_as_its_first_example(tmp_path):
+    """explore keeps its minimal schedules under the key `fuzz` uses; the plugin's test
+    (keyed by its test id) takes them over from there, so on the same database its first
+    example is explore's finding. The control: the same run on an empty database."""
+    proj = _project(tmp_path)
+    db = tmp_path / "db"
+    code = cli.main(["explore", "--adapter", str(proj / "buggy_adapter.cpp"), "-I", str(proj / "include"),
+                     "--sanitizer", "asan", "--seed", "1", "--schedules", "20000", "--no-verify",
+                     "--database", str(db), "--out", str(tmp_path / "explore-out"),
+                     "--json", str(tmp_path / "explore.json")])
+    assert code == 1, (tmp_path / "explore.json").read_text()
+
+    def first_seen(database: Path) -> str:
+        xml = tmp_path / f"{database.name}.xml"
+        _pytest(proj, "-k", "buggy", "--stresscoro-max-examples=20", "--stresscoro-seed=3",
+                f"--stresscoro-database={database}", f"--junitxml={xml}")
+        text = _failure_text(_junit_cases(xml)["test_tiny_buggy[asan]"])
+        return re.search(r"first seen at example (\d+)", text).group(1)
+
+    assert first_seen(tmp_path / "empty") != "1"
+    assert first_seen(db) == "1"
 
 
 # -- sharing failures between machines ------------------------------------------------------
