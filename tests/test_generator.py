@@ -15,7 +15,8 @@ from stresscoro import targets
 from stresscoro.explore import NativeProgram, decode
 from stresscoro.runner import _drawn_from
 from stresscoro.schedule import InvalidSchedule, Schedule, make
-from stresscoro.strategies import DEFAULT_MAX_OPS, rebuild, schedule_choices, schedules, schedules_for
+from stresscoro.strategies import (DEFAULT_MAX_OPS, rebuild, schedule_choices, schedules, schedules_for,
+                                   session_arguments)
 
 DRAWS = 400  # per target, per source (seeds, byte strings), per thread setting
 
@@ -93,11 +94,8 @@ REPLAYED = [("task", 1), ("copyable-task", 1), ("compose-task", 1),
 
 
 def _strategy_and_choices(session, threads: int):
-    kwargs = dict(rules=session.rules, combinators=session.combinators,
-                  custom_ops=session.custom_ops, threads=threads)
     strategy = schedules_for(session, threads=threads)
-    return strategy, lambda s: schedule_choices(s, session.capabilities, session.factories,
-                                                **kwargs)
+    return strategy, lambda s: schedule_choices(s, **session_arguments(session, threads=threads))
 
 
 @pytest.mark.parametrize("name,threads", REPLAYED)
