@@ -4,7 +4,9 @@ native explorer) are shrunk here and reported through the campaign's own ending
 verification, and the minimal schedules kept in the same example database.
 
 The shrinker works on schedules: it tries shorter and simpler ones (chunks of ops
-deleted, then factories, arguments and threads lowered), passes each through the
+deleted; an op that makes an object bypassed; a drop and a later resume of another
+object merged into one probe, which empties its slot and awaits the object; then
+factories, arguments and threads lowered), passes each through the
 legality model (strategies.rebuild, so a candidate is always a schedule the
 generator could draw), and keeps it when it still shows the same kind of finding.
 Greedy to a fixed point: no single deletion or lowering keeps the finding."""
@@ -39,6 +41,15 @@ def _candidates(s: Schedule, factories: Sequence[dict],
         if made is not None:
             dst, src = made
             yield ops[:j] + tuple(_renamed(later, dst, src) for later in ops[j + 1:])
+    if "probe" in capabilities:  # merge: drop(x) ... resume(y) -> ... probe(x, y)
+        for i, o in enumerate(ops):
+            if o.name != "drop":
+                continue
+            for j in range(i + 1, n):
+                later = ops[j]
+                if later.name in ("resume", "await"):
+                    merged = Op("probe", (o.args[0], later.args[0]), later.thread)
+                    yield ops[:i] + ops[i + 1:j] + (merged,) + ops[j + 1:]
     for i, o in enumerate(ops):
         simpler = [Op("resume", (v,), o.thread) for v in o.slots()
                    if o.name != "resume" and "resume" in capabilities]

@@ -24,7 +24,7 @@ SEEDED = {
     # Composition classes (issue 8).
     "overwritten-awaiter-task": ("asan", 3),
     "eager-frees-task": ("asan", 1),
-    "dangling-when-all-task": ("asan", 4),
+    "dangling-when-all-task": ("asan", 3),
     "inline-resume-when-all-task": ("asan", 4),
     "move-assign-leak-task": ("asan", 1),
 }
