@@ -474,6 +474,7 @@ class Campaign:
                                                   index=per_kind[bug.finding.kind],
                                                   timeout_s=self.timeout_s, memory_mb=self.memory_mb)
                 if not verify:
+                    bug.reproducer.notes.append("not run (verification turned off)")
                     continue
                 if end is None:
                     reproducer.verify(bug.reproducer, bug.finding, timeout_s=self.timeout_s,

@@ -67,6 +67,8 @@ def test_fuzz_replays_a_native_finding_from_the_example_database_first(tmp_path,
     assert code == 1
     native = {f["kind"]: f for f in doc["results"][0]["findings"]}
     assert kind in native, native
+    rep = native[kind]["reproducer"]
+    assert not rep["verified"] and rep["notes"] == ["not run (verification turned off)"], rep
 
     def fuzz(database) -> list[dict]:
         code, doc = _explore(tmp_path, name, "--sanitizer", "asan", "--seed", "2",
