@@ -144,8 +144,8 @@ def explore_batches(program: NativeProgram, *, seed: int = 0, schedules: int = 1
     # the allocation stacks. Unwinding one at every malloc and free was a quarter of
     # the CPU time on a target whose schedules allocate thousands of frames (chain-task)
     # under ASan, and a tenth of a 2-thread shared-task schedule under TSan.
-    env["ASAN_OPTIONS"] += ":malloc_context_size=0"
-    env["TSAN_OPTIONS"] += ":malloc_context_size=0"
+    for key in ("ASAN_OPTIONS", "TSAN_OPTIONS"):
+        env[key] += ":malloc_context_size=0"
     result = Exploration()
     t0 = time.perf_counter()
     fd, path = supervise.owned_file("shared", supervise.shm_dir())

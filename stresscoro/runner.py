@@ -392,9 +392,10 @@ class Campaign:
                 # keep a database the caller passed explicitly; the default one stays off.
                 hyp_test = hypothesis_seed(seed + 7919 * round_no)(hyp_test)
                 round_settings.setdefault("database", None)
-            hyp_test = settings(PROFILES[profile], **round_settings)(hyp_test)
+            this_round = settings(PROFILES[profile], **round_settings)
+            hyp_test = this_round(hyp_test)
             if round_no == 0 and database_key is not None:
-                self._adopt_campaign_entries(inner, settings(PROFILES[profile], **round_settings).database)
+                self._adopt_campaign_entries(inner, this_round.database)
             known_before = len(self.known)
             self._round_calls, self._round_first_failure = 0, None
             stats: list[dict] = []

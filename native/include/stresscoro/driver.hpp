@@ -302,29 +302,13 @@ public:
         const int pooled = n_threads - first_pooled;
         s_first_pooled = first_pooled;
         s_fiber_mode = pooled > 0 && first_pooled && fibers_wanted();
-        if (s_fiber_mode) {
-            // The explorer under TSan: the other schedule threads are fibers of this one.
-            if (!run_as_fibers(n_threads)) return err_thread_start;
-        } else {
-            // The driver's own frames sit below the target's on a thread's stack; the margin
-            // keeps a schedule that overflows here overflowing in a reproducer, which has
-            // fewer. A pool thread's own frames take a page more, so that they never eat
-            // the margin.
-            if (pooled > 0 && !s_threads.start(pooled, detail::stack_bytes<A>() + driver_stack_margin +
-                                                           pool_frames_allowance)) {
-                return err_thread_start;
-            }
-            if (first_pooled) s_ctx[0].m_tid.store(static_cast<long long>(syscall(SYS_gettid)));
-            for (int t = first_pooled; t < n_threads; ++t) {
-                s_ctx[t].m_tid.store(s_threads.tid(t - first_pooled), std::memory_order_relaxed);
-            }
-            for (int t = 0; t < n_threads; ++t) {
-                detail::log_event(ev_thread, -1, t, s_ctx[t].m_tid.load(std::memory_order_relaxed));
-            }
-            if (pooled > 0) s_threads.launch(pooled);
-            if (first_pooled) take_turns(s_ctx[0]);
-            if (pooled > 0) s_threads.finish();
-        }
+#if defined(STRESSCORO_HAS_FIBERS)
+        // The explorer under TSan: the other schedule threads are fibers of this one.
+        const int rc = s_fiber_mode ? run_on(s_fibers, n_threads) : run_on(s_threads, n_threads);
+#else
+        const int rc = run_on(s_threads, n_threads);
+#endif
+        if (rc != 0) return rc;
         if constexpr (detail::has_end<A>) {
             // Memory the library caches until end() and releases there is not a leak;
             // end()'s own allocations are not counted.
@@ -453,57 +437,41 @@ private:
 
     static void pool_body(int index) { take_turns(s_ctx[s_first_pooled + index]); }
     static inline bool s_fiber_mode = false;
-#if !defined(STRESSCORO_HAS_FIBERS)
-    static bool fibers_wanted() noexcept { return false; }
-    static bool run_as_fibers(int) noexcept { return false; }
-#else
+#if defined(STRESSCORO_HAS_FIBERS)
     static bool fibers_wanted() noexcept {
         static const bool wanted = detail::schedule_fibers::wanted();
         return wanted;
     }
-    static void fiber_body(int index) {
-        (void)s_fiber_start.load(std::memory_order_acquire);  // the edge a thread start gave
-        take_turns(s_ctx[1 + index]);
-        s_fiber_finish.fetch_add(1, std::memory_order_release);  // the edge a join gives
-        detail::quiet_set(s_fiber_done[index], 1);
-        s_fibers.switch_to(detail::schedule_fibers::main_context);
-    }
-    static inline detail::schedule_fibers s_fibers{&fiber_body};
-    static inline std::atomic<unsigned> s_fiber_start{0};
-    static inline std::atomic<unsigned> s_fiber_finish{0};
-    static inline int s_fiber_done[max_threads] = {};  // quiet: harness bookkeeping
-
-    /// One schedule with the calling thread as schedule thread 0 and fibers 0 .. n-2 as
-    /// threads 1 .. n-1: every turn runs on its owner's stack; when the calling thread's
-    /// own turns are over it hands each remaining turn to its owner, then lets every fiber
-    /// leave the schedule.
-    static bool run_as_fibers(int n_threads) {
-        if (!s_fibers.start(n_threads - 1, detail::stack_bytes<A>() + driver_stack_margin +
-                                               pool_frames_allowance)) {
-            return false;
-        }
-        const long long tid = static_cast<long long>(syscall(SYS_gettid));
-        for (int t = 0; t < n_threads; ++t) {
-            s_ctx[t].m_tid.store(tid, std::memory_order_relaxed);
-            detail::log_event(ev_thread, -1, t, tid);
-        }
-        for (int i = 0; i + 1 < n_threads; ++i) detail::quiet_set(s_fiber_done[i], 0);
-        s_fiber_start.fetch_add(1, std::memory_order_release);
-        take_turns(s_ctx[0]);
-        const int last_turn = s_run.m_ops_count + n_threads;
-        for (int turn; (turn = s_run.m_turn.get()) < last_turn;) s_fibers.switch_to(owner_of(turn) - 1);
-        for (int i = 0; i + 1 < n_threads; ++i) {
-            if (!detail::quiet_get(s_fiber_done[i])) s_fibers.switch_to(i);
-        }
-        (void)s_fiber_finish.load(std::memory_order_acquire);
-        return true;
-    }
+    static inline detail::schedule_fibers s_fibers{&pool_body};
+#else
+    static bool fibers_wanted() noexcept { return false; }
 #endif
 
-    /// The schedule thread whose turn `turn` is (one end-of-schedule turn per thread).
-    static int owner_of(int turn) noexcept {
-        const int n_ops = s_run.m_ops_count;
-        return turn < n_ops ? detail::quiet_get(s_run.m_ops[op_words * turn + 1]) : turn - n_ops;
+    /// Run the schedule set up in s_run on `pool` (schedule_threads, or schedule_fibers:
+    /// the same start, tid, launch and finish), with the calling thread as schedule
+    /// thread 0 when s_first_pooled says so.
+    template <class Pool>
+    static int run_on(Pool& pool, int n_threads) {
+        const int first_pooled = s_first_pooled, pooled = n_threads - first_pooled;
+        // The driver's own frames sit below the target's on a thread's stack; the margin
+        // keeps a schedule that overflows here overflowing in a reproducer, which has
+        // fewer. A pool thread's own frames take a page more, so that they never eat the
+        // margin.
+        if (pooled > 0 && !pool.start(pooled, detail::stack_bytes<A>() + driver_stack_margin +
+                                                  pool_frames_allowance)) {
+            return err_thread_start;
+        }
+        if (first_pooled) s_ctx[0].m_tid.store(static_cast<long long>(syscall(SYS_gettid)));
+        for (int t = first_pooled; t < n_threads; ++t) {
+            s_ctx[t].m_tid.store(pool.tid(t - first_pooled), std::memory_order_relaxed);
+        }
+        for (int t = 0; t < n_threads; ++t) {
+            detail::log_event(ev_thread, -1, t, s_ctx[t].m_tid.load(std::memory_order_relaxed));
+        }
+        if (pooled > 0) pool.launch(pooled);
+        if (first_pooled) take_turns(s_ctx[0]);
+        if (pooled > 0) pool.finish();
+        return 0;
     }
     static void stop_threads() { s_threads.stop(); }
     static inline detail::schedule_threads s_threads{&pool_body, &stop_threads};
@@ -523,8 +491,8 @@ private:
             const int owner = turn < n_ops ? detail::quiet_get(ops[op_words * turn + 1]) : turn - n_ops;
             if (owner != ctx.m_index) {
 #if defined(STRESSCORO_HAS_FIBERS)
-                if (s_fiber_mode) {
-                    s_fibers.switch_to(owner - 1);  // thread 0 is the calling thread's context
+                if (s_fiber_mode) {  // the calling thread (thread 0) is the main context
+                    s_fibers.switch_to(owner == 0 ? detail::schedule_fibers::main_context : owner - 1);
                     continue;
                 }
 #endif

@@ -481,7 +481,7 @@ private:
             for (int i = 0; i < k; ++i) m.wrote(written[i], thread);
         }
         o.thread = thread;
-      apply(m, o, s);
+        apply(m, o, s);
         return true;
     }
 

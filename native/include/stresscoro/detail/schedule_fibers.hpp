@@ -30,14 +30,17 @@
 
 #include <stresscoro/detail/config.hpp>
 #include <stresscoro/detail/event_log.hpp>
+#include <stresscoro/detail/schedule_threads.hpp>
 
 #if defined(STRESSCORO_TSAN) && defined(__linux__)
 #define STRESSCORO_HAS_FIBERS 1
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -116,6 +119,7 @@ public:
             m_started = 0;
             m_current = main_context;
             m_main = __tsan_get_current_fiber();
+            m_tid = static_cast<long long>(syscall(SYS_gettid));
         }
         const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
         const std::size_t bytes = (stack_bytes + page - 1) / page * page + page;
@@ -153,6 +157,28 @@ public:
         return n <= m_started;
     }
 
+    /// The OS thread id fiber i runs on (the calling thread's): what reports print.
+    long long tid(int) const noexcept { return m_tid; }
+
+    /// Start a schedule on fibers 0 .. n-1 (all started): the edge a thread start gives
+    /// (schedule_threads::launch) is released here and acquired by each fiber when it is
+    /// first switched to.
+    void launch(int n) noexcept {
+        m_active = n;
+        for (int i = 0; i < n; ++i) quiet_set(m_done[i], 0);
+        m_start.fetch_add(1, std::memory_order_release);
+    }
+
+    /// Called by the calling thread once every turn is taken: switches to each fiber
+    /// that has not left the schedule yet (it sees the last turn taken and leaves), then
+    /// acquires the edge a join gives.
+    void finish() noexcept {
+        for (int i = 0; i < m_active; ++i) {
+            while (!quiet_get(m_done[i])) switch_to(i);
+        }
+        (void)m_finish.load(std::memory_order_acquire);
+    }
+
     /// Hand the CPU to fiber `to` (or to the calling thread, main_context); returns when
     /// someone hands it back to the caller.
     STRESSCORO_NO_TSAN void switch_to(int to) noexcept {
@@ -188,8 +214,17 @@ private:
 
     STRESSCORO_NO_TSAN static void fiber_main(void* arg) {
         fiber& f = *static_cast<fiber*>(arg);
-        // Each pass is one schedule; the body hands the CPU back when the schedule ends.
-        for (;;) f.m_pool->m_body(f.m_index);
+        // Each pass is one schedule, from launch() to its end; then back to the caller.
+        for (;;) f.m_pool->one_schedule(f.m_index);
+    }
+
+    // Instrumented, unlike fiber_main: TSan must see the start and finish edges.
+    void one_schedule(int index) {
+        (void)m_start.load(std::memory_order_acquire);
+        m_body(index);
+        m_finish.fetch_add(1, std::memory_order_release);
+        quiet_set(m_done[index], 1);
+        switch_to(main_context);
     }
 #if !defined(STRESSCORO_FIBER_SWITCH)
     STRESSCORO_NO_TSAN static void fiber_context_main(unsigned high, unsigned low) {
@@ -199,6 +234,12 @@ private:
 
     fiber m_fibers[capacity];
     int m_started = 0;
+    int m_active = 0;             // fibers of the schedule in flight
+    int m_done[capacity] = {};    // quiet: fiber i has finished it
+    long long m_tid = 0;
+    // Seen by ThreadSanitizer: the start and finish edges of each schedule.
+    std::atomic<unsigned> m_start{0};
+    std::atomic<unsigned> m_finish{0};
     int m_current = main_context;
     pid_t m_pid = 0;
     void* m_main = nullptr;
