@@ -17,10 +17,23 @@ from pathlib import Path
 import pytest
 
 from stresscoro import supervise, targets
+from stresscoro.build import CompilerNotFound, resolve_compiler
 from stresscoro.session import TargetSession
 
 TESTS = Path(__file__).parent
 SCHEDULES = TESTS / "schedules"
+
+
+def _clang() -> str | None:
+    try:
+        return resolve_compiler("clang++")[0]
+    except CompilerNotFound:
+        return None
+
+
+CLANG = _clang()  # clang++'s path, or None when it is not installed
+NEEDS_CLANG = pytest.mark.skipif(
+    CLANG is None, reason="clang++ is not installed (apt-get install clang-16); g++ runs everywhere else")
 
 
 @pytest.fixture(scope="module")

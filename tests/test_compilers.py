@@ -5,22 +5,11 @@ import pytest
 
 from stresscoro import schedule as sched
 from stresscoro import targets
-from stresscoro.build import resolve_compiler, CompilerNotFound
 from stresscoro.session import TargetSession
 
-from conftest import SCHEDULES
+from conftest import NEEDS_CLANG, SCHEDULES
 
-
-def _clang():
-    try:
-        return resolve_compiler("clang++")[0]
-    except CompilerNotFound:
-        return None
-
-
-CLANG = _clang()
-pytestmark = pytest.mark.skipif(
-    CLANG is None, reason="clang++ is not installed (apt-get install clang-16); g++ runs everywhere else")
+pytestmark = NEEDS_CLANG
 
 
 @pytest.mark.parametrize("name,sanitizer,kind", [

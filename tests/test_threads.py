@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from stresscoro import targets
-from stresscoro.build import CompilerNotFound, resolve_compiler
 from stresscoro.explore import NativeProgram
 from stresscoro.oracle import EV_THREAD
 from stresscoro.runner import run_campaign
 from stresscoro.schedule import Schedule, make, op
 from stresscoro.session import TargetSession
 from stresscoro.worker import SANITIZER_ENV
+
+from conftest import NEEDS_CLANG
 
 HANDOFF = Path(__file__).parent / "adapters" / "handoff.cpp"
 
@@ -94,18 +95,7 @@ def _explorer_run(tmp_path, schedules: list[Schedule], fibers: bool, compiler: s
                           capture_output=True, text=True, timeout=120)
 
 
-def _clang() -> str | None:
-    try:
-        return resolve_compiler("clang++")[0]
-    except CompilerNotFound:
-        return None
-
-
-_NO_CLANG = pytest.mark.skipif(_clang() is None, reason="clang++ is not installed "
-                               "(apt-get install clang-16); the g++ cases run everywhere")
-
-
-@pytest.mark.parametrize("compiler", [None, pytest.param("clang++", marks=_NO_CLANG)],
+@pytest.mark.parametrize("compiler", [None, pytest.param("clang++", marks=NEEDS_CLANG)],
                          ids=["g++", "clang++"])
 @pytest.mark.parametrize("fibers", [True, False], ids=["fibers", "os-threads"])
 def test_the_explorer_shows_tsan_the_same_threads(tmp_path, fibers, compiler):
