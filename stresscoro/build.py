@@ -40,7 +40,10 @@ _RUNTIMES = {
 DEFAULT_OPT = "-O1"
 _BASE_FLAGS = ["-std=c++20", "-fPIC", "-g"]
 _OWN_WARNINGS = ["-Wall", "-Wextra"]
-_BUILD_FORMAT = 1  # bump when the build recipe changes
+_BUILD_FORMAT = 2  # bump when the build recipe changes (2: sync-point hooks first)
+# First in every translation unit stresscoro compiles around an adapter: it turns the
+# target's atomics and mutex calls into sync points the scheduler can preempt at.
+PREEMPT_INCLUDE = "#include <stresscoro/preempt.hpp>\n"
 
 
 class BuildError(RuntimeError):
@@ -279,7 +282,7 @@ def build_target(adapter: str | os.PathLike, options: BuildOptions = BuildOption
 
 
 def _main_source(adapter: Path) -> str:
-    return f'#include "{adapter}"\n#include <stresscoro/shim.inc>\n'
+    return f'{PREEMPT_INCLUDE}#include "{adapter}"\n#include <stresscoro/shim.inc>\n'
 
 
 def _cffi_version() -> str:
@@ -333,7 +336,7 @@ def build_program(adapter: str | os.PathLike, options: BuildOptions, header: str
     flags = compile_flags(options)
     root = cache_dir() / "programs"
     root.mkdir(parents=True, exist_ok=True)
-    source = f'#include "{adapter}"\n#include <{header}>\n'
+    source = f'{PREEMPT_INCLUDE}#include "{adapter}"\n#include <{header}>\n'
     with tempfile.TemporaryDirectory(prefix="stresscoro-dep-", dir=root) as tmp:
         main = Path(tmp) / "program_main.cpp"
         main.write_text(source)

@@ -32,6 +32,7 @@
 #include <stresscoro/detail/event_log.hpp>
 #include <stresscoro/detail/schedule_fibers.hpp>
 #include <stresscoro/detail/schedule_threads.hpp>
+#include <stresscoro/preempt.hpp>
 #include <stresscoro/probe.hpp>
 
 #if defined(STRESSCORO_ASAN)
@@ -77,7 +78,9 @@ enum op_code : int {
 };
 
 inline constexpr int schedule_magic = 0x5343;
-inline constexpr int schedule_version = 2;
+inline constexpr int schedule_version = 3;  // 3 added preemptions; 2 still runs
+inline constexpr int preempt_words = 3;        // per preemption: op, after, to
+inline constexpr int max_preemptions = 64;
 inline constexpr int op_words = 7;
 inline constexpr int max_slots = 16;
 inline constexpr int max_threads = 8;
@@ -117,16 +120,19 @@ class driver {
 
     struct slot {
         alignas(object) unsigned char m_bytes[sizeof(object)];
-        // Harness bookkeeping is atomic so that a schedule that breaks thread
-        // ownership is blamed on the target's own accesses, never on ours.
-        std::atomic<bool> m_live{false};
+        // Harness bookkeeping is a relaxed atomic (through the parenthesised builtins,
+        // never a sync point) so that a schedule that breaks thread ownership is blamed
+        // on the target's own accesses, never on ours.
+        bool m_live = false;
         probe_frame* m_probe = nullptr;  // a slot holds an object or a probe, never both
         int m_born = 0;  // the op that constructed what it holds: end drops go newest first
         object& get() noexcept { return *std::launder(reinterpret_cast<object*>(m_bytes)); }
     };
 
     struct mailbox {
-        std::mutex m_mutex;
+        // A raw pthread mutex locked through the parenthesised calls: the hand-off is the
+        // harness's, never a sync point of the target (stresscoro/preempt.hpp).
+        pthread_mutex_t m_mutex = PTHREAD_MUTEX_INITIALIZER;
         int m_slots[max_slots];
         int m_count = 0;
     };
@@ -142,14 +148,33 @@ class driver {
         int m_ops_count = 0;
         int m_slots = 0;
         int m_threads = 0;
-        detail::quiet_signal m_turn;  // the turn-taking word (see detail::quiet_get)
+        const int* m_preempt = nullptr;  // op, after, to per preemption
+        int m_preempt_count = 0;
     };
+
+    /// Who holds the CPU, and where each schedule thread is in the schedule. Items are
+    /// turn numbers: op i is item i, thread t's end-of-schedule turn is item n_ops + t.
+    /// Only the thread holding the CPU reads or writes these (uninstrumented code), and
+    /// it passes the CPU on through the quiet word m_running, so TSan sees no edge.
+    struct sched_state {
+        detail::quiet_signal m_running;   // the schedule thread holding the CPU, or all_done
+        int m_next[max_threads] = {};     // each thread's current or next item; no_item: none
+        int m_points[max_threads] = {};   // sync points of its current item so far
+        bool m_in_item[max_threads] = {};
+        bool m_hooked = false;            // sync points are being counted this schedule
+        int m_taken = 0;                  // preemptions that took effect
+        int m_taken_words[max_preemptions * preempt_words] = {};
+    };
+    static constexpr int no_item = 1 << 30;
+    static constexpr int all_done = max_threads + 1;
 
     static inline slot s_slots[max_slots];
     static inline mailbox s_mail[max_threads];
     static inline probe_frame s_probes[max_ops];
-    static inline std::atomic<int> s_probe_count{0};
+    static inline int s_probe_count = 0;  // relaxed atomic, unhooked
     static inline run_state s_run;
+    static inline sched_state s_sched;
+    static inline thread_local int t_schedule_thread = -1;  // OS-thread mode: who runs here
     static inline thread_ctx s_ctx[max_threads];
 
 public:
@@ -260,17 +285,28 @@ public:
 
     static int run(const int* ops, int n_ints, long long* shared, int shared_words) {
         if (shared == nullptr || shared_words < hw_words + event_words) return err_shared_area;
-        if (n_ints < 5 || ops[0] != schedule_magic || ops[1] != schedule_version) {
+        if (n_ints < 5 || ops[0] != schedule_magic || (ops[1] != 2 && ops[1] != schedule_version)) {
             return err_bad_header;
         }
+        const int header = ops[1] == 2 ? 5 : 6;
         const int n_slots = ops[2], n_threads = ops[3], n_ops = ops[4];
+        const int n_preempt = header == 6 && n_ints >= 6 ? ops[5] : 0;
         if (n_slots < 1 || n_slots > max_slots || n_threads < 1 || n_threads > max_threads ||
-            n_ops < 0 || n_ops > max_ops || n_ints != 5 + op_words * n_ops) {
+            n_ops < 0 || n_ops > max_ops || n_preempt < 0 || n_preempt > max_preemptions ||
+            n_ints != header + op_words * n_ops + preempt_words * n_preempt) {
             return err_bad_header;
         }
         const int caps = capabilities();
         for (int i = 0; i < n_ops; ++i) {
-            if (!valid_op(ops + 5 + op_words * i, caps, n_slots, n_threads)) return err_bad_op;
+            if (!valid_op(ops + header + op_words * i, caps, n_slots, n_threads)) return err_bad_op;
+        }
+        const int* const preempt = ops + header + op_words * n_ops;
+        for (int p = 0; p < n_preempt; ++p) {
+            const int* e = preempt + preempt_words * p;
+            if (e[0] < 0 || e[0] >= n_ops || e[1] < 1 || e[2] < 0 || e[2] >= n_threads ||
+                e[2] == ops[header + op_words * e[0] + 1]) {
+                return err_bad_op;
+            }
         }
 
         detail::g_shared = shared;
@@ -282,13 +318,15 @@ public:
         detail::set_word(hw_status, 1);
         detail::install_alloc_hooks();
 
-        s_run.m_ops = ops + 5;
+        s_run.m_ops = ops + header;
+        s_run.m_preempt = preempt;
+        s_run.m_preempt_count = n_preempt;
         s_run.m_ops_count = n_ops;
         s_run.m_slots = n_slots;
         s_run.m_threads = n_threads;
-        s_run.m_turn.set(0);
-        s_probe_count.store(0, std::memory_order_relaxed);
-        for (int s = 0; s < max_slots; ++s) s_slots[s].m_live.store(false, std::memory_order_relaxed);
+        start_schedule(n_ops, n_threads);
+        (__atomic_store_n)(&s_probe_count, 0, __ATOMIC_RELAXED);
+        for (int s = 0; s < max_slots; ++s) (__atomic_store_n)(&s_slots[s].m_live, false, __ATOMIC_RELAXED);
         clear_probes();
         if constexpr (detail::has_begin<A>) A::begin();
         for (int t = 0; t < n_threads; ++t) s_ctx[t].m_tid.store(0, std::memory_order_relaxed);
@@ -319,7 +357,7 @@ public:
             }
         }
 
-        const int probes = s_probe_count.load(std::memory_order_relaxed);
+        const int probes = (__atomic_load_n)(&s_probe_count, __ATOMIC_RELAXED);
         for (int p = 0; p < probes; ++p) {
             const probe_frame& pr = s_probes[p];
             detail::log_event(ev_probe, n_ops, 0, pr.m_id, pr.m_resumes, pr.m_destroys,
@@ -468,9 +506,13 @@ private:
         for (int t = 0; t < n_threads; ++t) {
             detail::log_event(ev_thread, -1, t, s_ctx[t].m_tid.load(std::memory_order_relaxed));
         }
+        // Sync points are counted only when something may preempt: every other schedule
+        // pays one relaxed load per atomic of the target.
+        (__atomic_store_n)(&detail::g_sync_hooks, s_sched.m_hooked ? &s_hooks : nullptr, __ATOMIC_RELAXED);
         if (pooled > 0) pool.launch(pooled);
         if (first_pooled) take_turns(s_ctx[0]);
         if (pooled > 0) pool.finish();
+        (__atomic_store_n)(&detail::g_sync_hooks, static_cast<detail::sync_hooks*>(nullptr), __ATOMIC_RELAXED);
         return 0;
     }
     static void stop_threads() { s_threads.stop(); }
@@ -479,35 +521,264 @@ private:
     // How long a thread waits for its turn on the CPU before it sleeps: the other
     // threads' turns are usually a few ops of a few microseconds.
     static constexpr long long turn_spin_ns = 20'000;
+    // A thread that passes this many sync points in one item while another thread is
+    // half-way through its own is taken to spin on it (a spin lock, a CAS loop waiting
+    // for a flag): it gives the CPU to that thread, as a real scheduler eventually would.
+    static constexpr int spin_points = 4096;
 
-    static void take_turns(thread_ctx& ctx) {
+public:
+    /// Decides preemptions live instead of the schedule's table (the native explorer's
+    /// PCT and random walk): called at every sync point of an op with the item (op
+    /// index), the 1-based point and the running thread; returns a thread to hand the
+    /// CPU to, or -1. Null: the schedule's own preemptions.
+    using decider_fn = int (*)(void* ctx, int item, int point, int thread);
+    static void set_decider(decider_fn fn, void* ctx) noexcept {
+        s_decider = fn;
+        s_decider_ctx = ctx;
+    }
+    /// Count sync points even when no preemption is asked for (item_points() then tells
+    /// how many each op passed): the explorer's first run of a schedule.
+    static void count_sync_points(bool on) noexcept { s_count_points = on; }
+    /// Sync points op i passed in the last run (0 when they were not counted).
+    static int item_points(int i) noexcept { return s_item_points[i]; }
+    /// The preemptions that took effect in the last run, op/after/to words each.
+    static int taken_preemptions(const int** words) noexcept {
+        *words = s_sched.m_taken_words;
+        return s_sched.m_taken;
+    }
+
+private:
+    static inline decider_fn s_decider = nullptr;
+    static inline void* s_decider_ctx = nullptr;
+    static inline bool s_count_points = false;
+    static inline int s_item_points[max_ops] = {};
+
+    STRESSCORO_NO_TSAN static int op_thread(int i) noexcept { return s_run.m_ops[op_words * i + 1]; }
+
+    /// Thread t's first item after item `after` (-1: from the start).
+    STRESSCORO_NO_TSAN static int next_item_of(int t, int after) noexcept {
         const int n_ops = s_run.m_ops_count;
-        const int* const ops = s_run.m_ops;
-        const int last_turn = n_ops + s_run.m_threads;  // one end-of-schedule turn per thread
-        for (;;) {
-            // The wait reads only quiet words: how long it waits must not show in TSan.
-            const int turn = s_run.m_turn.get();
-            if (turn >= last_turn) break;
-            const int owner = turn < n_ops ? detail::quiet_get(ops[op_words * turn + 1]) : turn - n_ops;
-            if (owner != ctx.m_index) {
+        for (int i = after + 1; i < n_ops; ++i) {
+            if (op_thread(i) == t) return i;
+        }
+        return after < n_ops + t ? n_ops + t : no_item;
+    }
+
+    STRESSCORO_NO_TSAN static void start_schedule(int n_ops, int n_threads) noexcept {
+        sched_state& st = s_sched;
+        for (int t = 0; t < n_threads; ++t) {
+            st.m_next[t] = next_item_of(t, -1);
+            st.m_points[t] = 0;
+            st.m_in_item[t] = false;
+        }
+        st.m_taken = 0;
+        st.m_hooked = n_threads > 1 && (s_run.m_preempt_count > 0 || s_decider || s_count_points);
+        if (s_count_points) {
+            for (int i = 0; i < n_ops; ++i) s_item_points[i] = 0;
+        }
+        st.m_running.set(pick_default(n_threads));
+    }
+
+    /// The thread whose current or next item comes first (the schedule's own order).
+    STRESSCORO_NO_TSAN static int pick_default(int n_threads) noexcept {
+        int best = all_done, best_item = no_item;
+        for (int t = 0; t < n_threads; ++t) {
+            if (s_sched.m_next[t] < best_item) {
+                best_item = s_sched.m_next[t];
+                best = t;
+            }
+        }
+        return best;
+    }
+
+    /// The slots an encoded op names (-1 where none); true for an op on no slot that
+    /// may touch anything (step, a custom op over no object).
+    STRESSCORO_NO_TSAN static bool op_slots(int i, int (&out)[3]) noexcept {
+        const int* op = s_run.m_ops + op_words * i;
+        out[0] = out[1] = out[2] = -1;
+        switch (op[0]) {
+            case op_step: return true;
+            case op_make: case op_resume: case op_drop: case op_send: case op_touch: case op_await:
+                out[0] = op[2];
+                return false;
+            case op_make_from: out[0] = op[2]; out[1] = op[5]; out[2] = op[6]; return false;
+            case op_call: out[0] = op[4]; out[1] = op[5]; return out[0] < 0 && out[1] < 0;
+            default: out[0] = op[2]; out[1] = op[3]; return false;
+        }
+    }
+
+    STRESSCORO_NO_TSAN static bool ops_conflict(int i, int j) noexcept {
+        int a[3], b[3];
+        if (op_slots(i, a) || op_slots(j, b)) return true;
+        for (int x : a) {
+            for (int y : b) {
+                if (x >= 0 && x == y) return true;
+            }
+        }
+        return false;
+    }
+
+    /// Whether thread `to` may run now, while item `item` is half done: it is half-way
+    /// through an item itself, or its next op commutes with every op from `item` up to
+    /// it (no shared slot, no step), or its next item is its end-of-schedule turn, no
+    /// later op sends to it or runs a step, and it is not thread 0 (whose end turn runs
+    /// the library's pending work). Running it early then changes no op's inputs.
+    STRESSCORO_NO_TSAN static bool may_run_early(int item, int to) noexcept {
+        const sched_state& st = s_sched;
+        const int n_ops = s_run.m_ops_count;
+        const int j = st.m_next[to];
+        if (j == no_item) return false;
+        if (st.m_in_item[to]) return true;
+        if (j < n_ops) {
+            for (int k = item; k < j; ++k) {
+                if (ops_conflict(k, j)) return false;
+            }
+            return true;
+        }
+        if (to == 0) return false;
+        for (int k = item + 1; k < n_ops; ++k) {
+            const int* op = s_run.m_ops + op_words * k;
+            int unused[3];
+            if ((op[0] == op_send && op[3] == to) || op_slots(k, unused)) return false;
+        }
+        return true;
+    }
+
+    /// The schedule thread running the caller, or -1 for a thread of the library's own.
+    STRESSCORO_NO_TSAN static int current_thread() noexcept {
 #if defined(STRESSCORO_HAS_FIBERS)
-                if (s_fiber_mode) {  // the calling thread (thread 0) is the main context
-                    s_fibers.switch_to(owner == 0 ? detail::schedule_fibers::main_context : owner - 1);
-                    continue;
-                }
+        if (s_fiber_mode) {
+            const int c = s_fibers.current();
+            return c == detail::schedule_fibers::main_context ? 0 : c + 1;
+        }
 #endif
-                s_run.m_turn.wait_while(turn, turn_spin_ns);
+        return t_schedule_thread;
+    }
+
+    /// Give the CPU to thread `to`, and return once it is this thread's again.
+    STRESSCORO_NO_TSAN static void hand_over(int me, int to) noexcept {
+        s_sched.m_running.set(to);
+        wait_for_cpu(me);
+        // Whoever ran meanwhile armed the shared header for its own op.
+        begin(s_sched.m_next[me], me);
+    }
+
+    STRESSCORO_NO_TSAN static void wait_for_cpu(int me) noexcept {
+        for (;;) {
+            const int r = s_sched.m_running.get();
+            if (r == me || r == all_done) return;
+#if defined(STRESSCORO_HAS_FIBERS)
+            if (s_fiber_mode) {  // the calling thread (thread 0) is the main context
+                s_fibers.switch_to(r == 0 ? detail::schedule_fibers::main_context : r - 1);
                 continue;
             }
+#endif
+            s_sched.m_running.wait_while(r, turn_spin_ns);
+        }
+    }
+
+    /// Another thread half-way through an item (the first in schedule order), or -1.
+    STRESSCORO_NO_TSAN static int other_in_item(int me) noexcept {
+        int best = -1, best_item = no_item;
+        for (int t = 0; t < s_run.m_threads; ++t) {
+            if (t != me && s_sched.m_in_item[t] && s_sched.m_next[t] < best_item) {
+                best_item = s_sched.m_next[t];
+                best = t;
+            }
+        }
+        return best;
+    }
+
+    STRESSCORO_NO_TSAN static int table_preemption(int item, int point) noexcept {
+        const int* e = s_run.m_preempt;
+        for (int p = 0; p < s_run.m_preempt_count; ++p, e += preempt_words) {
+            if (e[0] == item && e[1] == point) return e[2];
+        }
+        return -1;
+    }
+
+    STRESSCORO_NO_TSAN static void on_sync_point(int kind, void* pc, void* frame) noexcept {
+        const int me = current_thread();
+        if (me < 0 || me >= s_run.m_threads || !s_sched.m_in_item[me]) return;
+        sched_state& st = s_sched;
+        const int item = st.m_next[me];
+        const int point = ++st.m_points[me];
+        if (item >= s_run.m_ops_count) return;  // end-of-schedule turns are not preempted
+        if (s_count_points) s_item_points[item] = point;
+        const int to = s_decider ? s_decider(s_decider_ctx, item, point, me) : table_preemption(item, point);
+        if (to >= 0 && to != me && to < s_run.m_threads && may_run_early(item, to)) {
+            if (st.m_taken < max_preemptions) {
+                int* w = st.m_taken_words + preempt_words * st.m_taken++;
+                w[0] = item;
+                w[1] = point;
+                w[2] = to;
+            }
+            log_preemption(item, me, point, to, kind, pc, frame);
+            hand_over(me, to);
+            return;
+        }
+        if (point % spin_points == 0) {
+            const int holder = other_in_item(me);
+            if (holder >= 0) hand_over(me, holder);
+        }
+    }
+
+    /// A lock another schedule thread holds: let the thread half-way through an item
+    /// (the holder) run; false when there is none, and the caller blocks for real.
+    STRESSCORO_NO_TSAN static bool on_blocked() noexcept {
+        const int me = current_thread();
+        if (me < 0 || me >= s_run.m_threads || !s_sched.m_in_item[me]) return false;
+        const int holder = other_in_item(me);
+        if (holder < 0) return false;
+        hand_over(me, holder);
+        return true;
+    }
+
+    /// ev_preempt, then ev_preempt_stack with the next return addresses up the stack
+    /// (frame pointers; a walk that leaves the stack stops).
+    STRESSCORO_NO_TSAN static void log_preemption(int item, int me, int point, int to, int kind,
+                                                  void* pc, void* frame) noexcept {
+        detail::log_event(ev_preempt, item, me, point, to, kind,
+                          static_cast<long long>(reinterpret_cast<std::uintptr_t>(pc)));
+        long long up[4] = {0, 0, 0, 0};
+        auto* fp = static_cast<void**>(frame);
+        // frame is the hook's own frame: [0] the caller's frame pointer, [1] pc (known).
+        for (int k = 0; k < 4 && fp != nullptr; ++k) {
+            auto* next = static_cast<void**>(fp[0]);
+            if (next <= fp || reinterpret_cast<char*>(next) - reinterpret_cast<char*>(fp) > (1 << 20)) break;
+            fp = next;
+            up[k] = static_cast<long long>(reinterpret_cast<std::uintptr_t>(fp[1]));
+        }
+        detail::log_event(ev_preempt_stack, item, me, up[0], up[1], up[2], up[3]);
+    }
+
+    static inline detail::sync_hooks s_hooks{&on_sync_point, &on_blocked};
+
+    static void take_turns(thread_ctx& ctx) {
+        const int me = ctx.m_index;
+        const int n_ops = s_run.m_ops_count;
+        const int* const ops = s_run.m_ops;
+        t_schedule_thread = me;
+        sched_state& st = s_sched;
+        for (;;) {
+            // The wait reads only quiet words: how long it waits must not show in TSan.
+            wait_for_cpu(me);
+            if (st.m_running.get() == all_done) break;
+            const int item = st.m_next[me];
             collect_mail(ctx);  // a send to oneself is legal, if pointless
-            if (turn < n_ops) {
-                run_op(ctx, turn, ops + op_words * turn);
+            st.m_points[me] = 0;
+            st.m_in_item[me] = true;
+            if (item < n_ops) {
+                run_op(ctx, item, ops + op_words * item);
             } else {
-                if (turn == n_ops) finish_pending(ctx, n_ops);
+                if (item == n_ops) finish_pending(ctx, n_ops);
                 drop_remaining(ctx, n_ops);
             }
-            s_run.m_turn.set(turn + 1);
+            st.m_in_item[me] = false;
+            st.m_next[me] = next_item_of(me, item);
+            st.m_running.set(pick_default(s_run.m_threads));
         }
+        t_schedule_thread = -1;
     }
 
     static void collect_mail(thread_ctx& ctx) {
@@ -515,10 +786,11 @@ private:
         // Nothing sent since this thread last emptied its box: the mutex was last released
         // by this thread, so taking it would order nothing (and costs a lock under TSan).
         if (detail::quiet_get(box.m_count) == 0) return;
-        std::lock_guard<std::mutex> lock(box.m_mutex);
+        (pthread_mutex_lock)(&box.m_mutex);
         const int n = detail::quiet_get(box.m_count);
         for (int i = 0; i < n; ++i) ctx.m_holds[box.m_slots[i]] = true;
         detail::quiet_set(box.m_count, 0);
+        (pthread_mutex_unlock)(&box.m_mutex);
     }
 
     // Harness bookkeeping around every op, unseen by TSan (see clear_probes).
@@ -526,20 +798,19 @@ private:
         detail::set_word(hw_op_in_flight, op);
         detail::set_word(hw_thread_in_flight, thread);
         detail::set_probe_op(op);
-        detail::g_armed_thread.store(thread, std::memory_order_relaxed);
-        detail::g_armed_op.store(op, std::memory_order_relaxed);
+        detail::arm(op, thread);
     }
 
     STRESSCORO_NO_TSAN static void end(int op, int thread) noexcept {
-        detail::g_armed_op.store(-1, std::memory_order_relaxed);
+        detail::arm(-1, thread);
         detail::log_event(ev_op_done, op, thread);
     }
 
-    static bool live(int s) noexcept { return s_slots[s].m_live.load(std::memory_order_relaxed); }
+    static bool live(int s) noexcept { return (__atomic_load_n)(&s_slots[s].m_live, __ATOMIC_RELAXED); }
 
     static void destroy(int s) {
         s_slots[s].get().~object();
-        s_slots[s].m_live.store(false, std::memory_order_relaxed);
+        (__atomic_store_n)(&s_slots[s].m_live, false, __ATOMIC_RELAXED);
     }
 
     /// Empty slot s: destroy its object, or free its probe (logging what the probe saw).
@@ -556,7 +827,7 @@ private:
     template <class F>
     static void construct(int s, F&& make) {
         ::new (static_cast<void*>(s_slots[s].m_bytes)) object(make());
-        s_slots[s].m_live.store(true, std::memory_order_relaxed);
+        (__atomic_store_n)(&s_slots[s].m_live, true, __ATOMIC_RELAXED);
         s_slots[s].m_born = detail::word(hw_op_in_flight);
     }
 
@@ -702,12 +973,13 @@ private:
         if (!live(x) && s_slots[x].m_probe == nullptr) return skip(c, x);
         c.ctx.m_holds[x] = false;
         mailbox& box = s_mail[to];
-        std::lock_guard<std::mutex> lock(box.m_mutex);  // the hand-off's happens-before edge
+        (pthread_mutex_lock)(&box.m_mutex);  // the hand-off's happens-before edge
         // The count is a quiet word (collect_mail peeks at it without the lock); Clang's
         // TSan sees quiet words as atomics, so a plain write here would be a race to it.
         const int n = detail::quiet_get(box.m_count);
         box.m_slots[n] = x;
         detail::quiet_set(box.m_count, n + 1);
+        (pthread_mutex_unlock)(&box.m_mutex);
     }
 
     STRESSCORO_OP_FRAME static void do_touch(const op_ctx& c, int x) {
@@ -783,7 +1055,7 @@ private:
                 detail::harness_reads quiet;
                 child = A::handle(s_slots[src].get()).address();
             }
-            const int id = s_probe_count.fetch_add(1, std::memory_order_relaxed);
+            const int id = (__atomic_fetch_add)(&s_probe_count, 1, __ATOMIC_RELAXED);
             probe_frame* p = await_in_new_probe<await_rvalue>(s_slots[src].get(), id, c.index);
             p->m_child = child;
             s_slots[dst].m_probe = p;
@@ -800,7 +1072,7 @@ private:
     }
 
     static void await_with_probe(object& value) {
-        const int id = s_probe_count.fetch_add(1, std::memory_order_relaxed);
+        const int id = (__atomic_fetch_add)(&s_probe_count, 1, __ATOMIC_RELAXED);
         init_probe(s_probes[id], id);
         await_from<await_rvalue>(value, s_probes[id]);
     }

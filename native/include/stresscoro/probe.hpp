@@ -42,8 +42,8 @@ namespace detail {
 // written as relaxed atomics: harness bookkeeping, never a race or an edge for TSan
 // (schedule threads that are fibers of one OS thread share it).
 inline thread_local int t_probe_op = -1;
-STRESSCORO_NO_TSAN inline void set_probe_op(int op) noexcept { __atomic_store_n(&t_probe_op, op, __ATOMIC_RELAXED); }
-inline int probe_op() noexcept { return __atomic_load_n(&t_probe_op, __ATOMIC_RELAXED); }
+STRESSCORO_NO_TSAN inline void set_probe_op(int op) noexcept { (__atomic_store_n)(&t_probe_op, op, __ATOMIC_RELAXED); }
+inline int probe_op() noexcept { return (__atomic_load_n)(&t_probe_op, __ATOMIC_RELAXED); }
 
 inline void probe_resume(probe_frame* p) noexcept {
     if (p->m_resumes++ == 0) p->m_first_resume_op = probe_op();

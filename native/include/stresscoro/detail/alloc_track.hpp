@@ -59,8 +59,16 @@ inline std::size_t g_used[alloc_table_size];
 inline bool g_listed[alloc_table_size];
 inline std::size_t g_used_count = 0;
 // The op whose allocations are being counted, or -1 between ops.
-inline std::atomic<int> g_armed_op{-1};
-inline std::atomic<int> g_armed_thread{0};
+// Relaxed atomics written through the parenthesised builtins, so never sync points
+// (stresscoro/preempt.hpp): the allocations of an op must not change its count of them.
+inline int g_armed_op = -1;
+inline int g_armed_thread = 0;
+STRESSCORO_UNCHECKED inline int armed_op() noexcept { return (__atomic_load_n)(&g_armed_op, __ATOMIC_RELAXED); }
+STRESSCORO_UNCHECKED inline int armed_thread() noexcept { return (__atomic_load_n)(&g_armed_thread, __ATOMIC_RELAXED); }
+STRESSCORO_UNCHECKED inline void arm(int op, int thread) noexcept {
+    (__atomic_store_n)(&g_armed_thread, thread, __ATOMIC_RELAXED);
+    (__atomic_store_n)(&g_armed_op, op, __ATOMIC_RELAXED);
+}
 inline bool g_table_full = false;
 
 STRESSCORO_UNCHECKED inline std::size_t alloc_slot(std::uintptr_t address) noexcept {
@@ -93,7 +101,7 @@ STRESSCORO_UNCHECKED inline void erase_alloc(alloc_entry* e) noexcept {
 }
 
 STRESSCORO_UNCHECKED inline void record_alloc(const volatile void* ptr, std::size_t size) noexcept {
-    int op = g_armed_op.load(std::memory_order_relaxed);
+    int op = armed_op();
     if (op < 0 || ptr == nullptr) return;
     auto address = reinterpret_cast<std::uintptr_t>(ptr);
     if (alloc_entry* old = find_alloc(address)) erase_alloc(old);  // its free went unseen
@@ -112,7 +120,7 @@ STRESSCORO_UNCHECKED inline void record_alloc(const volatile void* ptr, std::siz
             break;
         }
     }
-    if (room_for_allocation_events()) log_event(ev_alloc, op, g_armed_thread.load(std::memory_order_relaxed),
+    if (room_for_allocation_events()) log_event(ev_alloc, op, armed_thread(),
               static_cast<long long>(address), static_cast<long long>(size));
 }
 
@@ -123,8 +131,8 @@ STRESSCORO_UNCHECKED inline bool record_free(const volatile void* ptr, bool quar
     auto address = reinterpret_cast<std::uintptr_t>(ptr);
     alloc_entry* e = find_alloc(address);
     if (e == nullptr) return true;
-    int op = g_armed_op.load(std::memory_order_relaxed);
-    int thread = g_armed_thread.load(std::memory_order_relaxed);
+    int op = armed_op();
+    int thread = armed_thread();
     if (e->freed) {
         log_event(ev_double_free, op, thread, static_cast<long long>(address), e->size);
         return false;

@@ -49,6 +49,8 @@ enum event_kind : int {
     ev_op_done = 11,     // the op finished
     ev_thread = 12,      // after the run: a=OS thread id of schedule thread `thread`
     ev_lost = 13,        // op=the probe's op, a=probe slot b=child frame: finished, never resumed
+    ev_preempt = 14,     // op preempted on `thread` after sync point a, CPU to thread b; c=sync kind d=pc
+    ev_preempt_stack = 15,  // follows ev_preempt: a..d the next return addresses up the stack
 };
 
 namespace detail {

@@ -46,29 +46,29 @@ namespace stresscoro::detail {
 // handshakes (count a sleeper then read the word; write the word then read the
 // sleepers) need the sequentially consistent fences, or a wake-up could be missed.
 STRESSCORO_NO_TSAN inline int quiet_get(const int& w) noexcept {
-    const int v = __atomic_load_n(&w, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    const int v = (__atomic_load_n)(&w, __ATOMIC_RELAXED);
+    (__atomic_thread_fence)(__ATOMIC_ACQUIRE);
     return v;
 }
 STRESSCORO_NO_TSAN inline long long quiet_get(const long long& w) noexcept {
-    const long long v = __atomic_load_n(&w, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    const long long v = (__atomic_load_n)(&w, __ATOMIC_RELAXED);
+    (__atomic_thread_fence)(__ATOMIC_ACQUIRE);
     return v;
 }
 STRESSCORO_NO_TSAN inline void quiet_set(int& w, int v) noexcept {
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    __atomic_store_n(&w, v, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    (__atomic_thread_fence)(__ATOMIC_RELEASE);
+    (__atomic_store_n)(&w, v, __ATOMIC_RELAXED);
+    (__atomic_thread_fence)(__ATOMIC_SEQ_CST);
 }
 STRESSCORO_NO_TSAN inline void quiet_set(long long& w, long long v) noexcept {
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    __atomic_store_n(&w, v, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    (__atomic_thread_fence)(__ATOMIC_RELEASE);
+    (__atomic_store_n)(&w, v, __ATOMIC_RELAXED);
+    (__atomic_thread_fence)(__ATOMIC_SEQ_CST);
 }
 STRESSCORO_NO_TSAN inline int quiet_add(int& w, int v) noexcept {
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    const int sum = __atomic_add_fetch(&w, v, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    (__atomic_thread_fence)(__ATOMIC_RELEASE);
+    const int sum = (__atomic_add_fetch)(&w, v, __ATOMIC_RELAXED);
+    (__atomic_thread_fence)(__ATOMIC_SEQ_CST);
     return sum;
 }
 
