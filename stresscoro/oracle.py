@@ -13,7 +13,12 @@ from .worker import RawOutcome
 # Mirrors native/include/stresscoro/detail/event_log.hpp.
 EV_ALLOC, EV_FREE, EV_DOUBLE_FREE, EV_STATE, EV_RESUME, EV_PROBE = 1, 2, 3, 4, 5, 6
 EV_SKIP, EV_END, EV_LEAK, EV_EXCEPTION, EV_OP_DONE, EV_THREAD = 7, 8, 9, 10, 11, 12
-EV_LOST = 13
+EV_LOST, EV_PREEMPT, EV_PREEMPT_STACK = 13, 14, 15
+# Mirrors native/include/stresscoro/preempt.hpp's sync kinds.
+SYNC_KINDS = {1: "atomic load", 2: "atomic store", 3: "atomic exchange",
+              4: "compare-exchange", 5: "atomic add", 6: "atomic sub",
+              7: "atomic read-modify-write", 8: "fence", 9: "mutex lock", 10: "mutex unlock",
+              11: "atomic flag"}
 FRAME_SUSPENDED, FRAME_DONE, FRAME_FREED = 0, 1, 2
 STACK_FRAMES = 10
 
@@ -35,6 +40,7 @@ class Finding:
     source: str = "driver"  # asan, tsan, ubsan, lsan, driver, supervisor
     thread: int | None = None
     related_ops: tuple[int, ...] = ()
+    preemptions: tuple["PreemptionSeen", ...] = ()  # those that took effect in the run
 
     @property
     def signature(self) -> tuple[str, str]:
@@ -55,6 +61,10 @@ class Finding:
             return "in the end-of-schedule drops"
         return f"at op {index} ({schedule.render(factory_names)[index]})"
 
+    def preemption_lines(self, schedule: Schedule, factory_names: Sequence[str] = ()) -> list[str]:
+        """One sentence per preemption that took effect, in the order they happened."""
+        return [p.describe(schedule, factory_names) for p in self.preemptions]
+
     def to_json(self) -> dict:
         return {
             "kind": self.kind,
@@ -65,6 +75,69 @@ class Finding:
             "related_ops": list(self.related_ops),
             "stacks": {k: list(v) for k, v in self.stacks.items()},
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class PreemptionSeen:
+    """A preemption that took effect: op `op` on `thread` gave the CPU to thread `to`
+    right after its `after`-th sync point (a `kind`, at `at`: the first frame of the
+    code under test, "func file:line", when it could be named), and ops `ran` ran
+    before it went on."""
+
+    op: int
+    thread: int
+    after: int
+    to: int
+    kind: str
+    at: str = ""
+    ran: tuple[int, ...] = ()
+
+    def describe(self, schedule: Schedule, factory_names: Sequence[str] = ()) -> str:
+        rendered = schedule.render(factory_names)
+        name = rendered[self.op] if self.op < len(rendered) else f"op {self.op}"
+        where = f" at {self.at}" if self.at else ""
+        ran = ", ".join(rendered[i] if i < len(rendered) else "its end-of-schedule drops"
+                        for i in self.ran)
+        if not ran:
+            ran = "its end-of-schedule drops" if self.to else "nothing"
+        return (f"thread {self.thread} preempted in op {self.op} ({name}) after {self.kind} "
+                f"#{self.after}{where}; thread {self.to} ran {ran}")
+
+
+def preemptions_seen(raw: RawOutcome, schedule: Schedule, locate=None) -> tuple[PreemptionSeen, ...]:
+    """The preemptions of a run, from its ev_preempt events. `locate(offset)` gives the
+    inline chain ("func file:line", innermost first) at a code offset of the target's
+    binary; the first frame outside the C++ runtime and stresscoro names the place."""
+    out: list[PreemptionSeen] = []
+    events = raw.events
+    n = len(schedule.ops)
+    for k, ev in enumerate(events):
+        if ev[0] != EV_PREEMPT:
+            continue
+        _, op_i, thread, after, to, kind, pc = ev
+        offsets = [pc]
+        if k + 1 < len(events) and events[k + 1][0] == EV_PREEMPT_STACK:
+            offsets += [o for o in events[k + 1][3:] if o]
+        at = ""
+        if locate is not None:
+            frames: list[str] = []
+            for depth, off in enumerate(offsets):
+                if off:
+                    frames.extend(locate(off - 1))  # return addresses: the call before
+            at = next((_shorten(f) for f in frames if is_library_frame(f)), "")
+        # The ops that finished between this preemption and the preempted op going on
+        # (its next preemption, or its own end).
+        ran: list[int] = []
+        for later in events[k + 1:]:
+            if later[1] == op_i and later[0] in (EV_OP_DONE, EV_PREEMPT):
+                break
+            if later[0] == EV_OP_DONE and later[1] != op_i and later[1] < n and later[1] not in ran:
+                ran.append(later[1])
+            if later[0] == EV_END and later[2] == to and n not in ran:
+                ran.append(n)
+        out.append(PreemptionSeen(op_i, thread, after, to, SYNC_KINDS.get(kind, "sync point"),
+                                  at, tuple(ran)))
+    return tuple(out)
 
 
 @dataclasses.dataclass
@@ -270,8 +343,9 @@ def _with_stacks(kind: str, source: str, lines: list[str], at: int, symbolize=No
 # -- the oracle ------------------------------------------------------------------
 
 
-def classify(raw: RawOutcome, schedule: Schedule, symbolize=None) -> Outcome:
-    """All findings of one run, primary first. `symbolize` as for parse_sanitizer_report."""
+def classify(raw: RawOutcome, schedule: Schedule, symbolize=None, locate=None) -> Outcome:
+    """All findings of one run, primary first. `symbolize` as for parse_sanitizer_report;
+    `locate` as for preemptions_seen (each finding carries the run's preemptions)."""
     findings: list[Finding] = []
     n = len(schedule.ops)
     if raw.status == "harness-error":
@@ -289,6 +363,9 @@ def classify(raw: RawOutcome, schedule: Schedule, symbolize=None) -> Outcome:
             previous = _previous_access_op(raw, schedule, findings[0].op_index)
             if previous is not None:
                 findings[0] = dataclasses.replace(findings[0], related_ops=(previous,))
+    if findings and any(ev[0] == EV_PREEMPT for ev in raw.events):
+        seen = preemptions_seen(raw, schedule, locate)
+        findings = [dataclasses.replace(f, preemptions=seen) for f in findings]
     return Outcome(findings=findings, raw=raw)
 
 
@@ -359,6 +436,19 @@ def _invariants(raw: RawOutcome, schedule: Schedule) -> list[Finding]:
     n = len(schedule.ops)
     last_addr: dict[int, int] = {}
     batch: dict[int, list[tuple]] = defaultdict(list)
+    # Ops that overlapped another (a preemption inside them, or run inside one) see
+    # counts in the middle of another op's update: their use counts are not checked.
+    overlapped: set[int] = set()
+    open_preempted: list[int] = []
+    for ev in raw.events:
+        if ev[0] == EV_PREEMPT:
+            overlapped.add(ev[1])
+            open_preempted.append(ev[1])
+        elif ev[0] == EV_OP_DONE:
+            if ev[1] in open_preempted:
+                open_preempted.remove(ev[1])
+            elif open_preempted:
+                overlapped.add(ev[1])
     for ev in raw.events:
         kind, op_i, thread, a, b, c, d = ev
         if kind == EV_DOUBLE_FREE:
@@ -371,7 +461,8 @@ def _invariants(raw: RawOutcome, schedule: Schedule) -> list[Finding]:
             batch[op_i].append(ev)
             last_addr[a] = b
         elif kind == EV_OP_DONE and op_i < n and batch.get(op_i):
-            found.extend(_check_owners(op_i, batch.pop(op_i), states[op_i], last_addr))
+            found.extend(_check_owners(op_i, batch.pop(op_i), states[op_i], last_addr,
+                                       counts=op_i not in overlapped))
         elif kind == EV_PROBE:
             if c > 0:
                 found.append(Finding("invariant:probe-destroyed", d if d >= 0 else None,
@@ -399,7 +490,8 @@ def _maker(schedule: Schedule, index: int) -> str:
     return f"{o.name}({sig.name})" if sig is not None else o.name
 
 
-def _check_owners(op_i: int, events: list[tuple], state: dict, last_addr: dict[int, int]) -> list[Finding]:
+def _check_owners(op_i: int, events: list[tuple], state: dict, last_addr: dict[int, int],
+                  counts: bool = True) -> list[Finding]:
     found = []
     owners: dict[int, int] = defaultdict(int)
     for slot, st in state.items():
@@ -410,7 +502,7 @@ def _check_owners(op_i: int, events: list[tuple], state: dict, last_addr: dict[i
         if addr and frame == FRAME_FREED:
             found.append(Finding("invariant:owner-of-freed-frame", op_i,
                                  f"slot {slot} still owns frame {addr:#x}, which was freed"))
-        elif count >= 0 and addr and count != owners[addr]:
+        elif counts and count >= 0 and addr and count != owners[addr]:
             found.append(Finding("invariant:refcount-mismatch", op_i,
                                  f"slot {slot}: use count {count}, but {owners[addr]} live "
                                  f"owners share frame {addr:#x}"))

@@ -31,6 +31,7 @@ def finding_lines(finding: dict) -> list[str]:
     ops = finding.get("readable") or []
     lines = [f"{finding['kind']} {finding.get('where', '')}; minimal schedule, {len(ops)} op(s):"]
     lines += [f"{k:>3}  {text}" for k, text in enumerate(ops)]
+    lines += [f"preempted: {text}" for text in finding.get("preempted") or []]
     if finding.get("summary"):
         lines.append(f"{finding['summary']}")
     if finding.get("location"):

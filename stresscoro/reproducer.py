@@ -77,6 +77,7 @@ def render_cpp(schedule: Schedule, target: Target, sanitizer: str, finding: Find
         f"// build: {build_line}",
         f"// Reproducer written by stresscoro: {finding.kind} in {target.name} under {sanitizer}.",
         f"// {finding.summary}",
+        "#include <stresscoro/preempt.hpp>  // first: the target's atomics become sync points",
         f"#include \"{target.adapter}\"",
         "#include <stresscoro/replay.hpp>",
         "",
@@ -125,7 +126,12 @@ def render_cpp(schedule: Schedule, target: Target, sanitizer: str, finding: Find
         lines.append("    });")
     else:
         n = len(schedule.ops)
-        lines.append(f"    stresscoro::replay::turns turns({schedule.threads});")
+        owners = ", ".join(str(o.thread) for o in schedule.ops)
+        taken = ", ".join(f"{p.op}, {p.after}, {p.to}" for p in finding.preemptions)
+        if taken:
+            lines.append("    // Preemptions (op, after sync point, to thread), as they took effect:")
+            lines += [f"    //   {p.describe(schedule, factory_names)}" for p in finding.preemptions]
+        lines.append(f"    stresscoro::replay::turns turns({schedule.threads}, {{{owners}}}, {{{taken}}});")
         lines.append("    turns.run<A>({")
         for t in range(schedule.threads):
             lines.append(f"        [&] {{  // thread {t}")

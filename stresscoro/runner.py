@@ -130,7 +130,8 @@ class FoundBug:
         head = (f"{f.kind} {f.where(self.schedule, self.factory_names)}; {label}, "
                 f"{len(self.schedule.ops)} op(s):")
         return [head] + [f"    {k:>3}  {line}"
-                         for k, line in enumerate(self.schedule.render(self.factory_names))]
+                         for k, line in enumerate(self.schedule.render(self.factory_names))] + [
+            f"    preempted: {line}" for line in self.finding.preemption_lines(self.schedule, self.factory_names)]
 
     def to_json(self) -> dict:
         return {
@@ -138,6 +139,7 @@ class FoundBug:
             "length": len(self.schedule.ops),
             "ops": [o.to_json() for o in self.schedule.ops],
             "readable": self.schedule.render(self.factory_names),
+            "preempted": self.finding.preemption_lines(self.schedule, self.factory_names),
             "op_index": self.finding.op_index,
             "where": self.finding.where(self.schedule, self.factory_names),
             "related_ops": list(self.finding.related_ops),

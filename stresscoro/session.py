@@ -32,6 +32,7 @@ class TargetSession:
         self.memory_mb = memory_mb
         self.symbolize = symbolize
         self._symbolizer = None if symbolize else Symbolizer()
+        self._locator: Symbolizer | None = None
         self.build: Build | None = None
         self.worker: SanitizedWorker | None = None
         self.runs = 0
@@ -138,7 +139,14 @@ class TargetSession:
                               self.worker.description.get("custom_ops", []))
         raw = self.worker.run(schedule.encode())
         self.runs += 1
-        return classify(raw, schedule, self._symbolizer.frames if self._symbolizer else None)
+        return classify(raw, schedule, self._symbolizer.frames if self._symbolizer else None,
+                        locate=self.locate)
+
+    def locate(self, offset: int) -> tuple[str, ...]:
+        """The inline chain at a code offset of the target's module (a preemption's place)."""
+        if self._locator is None:
+            self._locator = self._symbolizer or Symbolizer()
+        return self._locator.frames(str(self.build.module_path), offset)
 
 
 def replay(schedule: Schedule, target: Target, sanitizer: str = "asan", **session_args) -> tuple[Outcome, float]:

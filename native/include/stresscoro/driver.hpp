@@ -42,6 +42,7 @@ extern "C" int __asan_address_is_poisoned(void const volatile* address);
 extern "C" void __tsan_ignore_thread_begin();
 extern "C" void __tsan_ignore_thread_end();
 #endif
+#include <dlfcn.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -738,8 +739,7 @@ private:
     /// (frame pointers; a walk that leaves the stack stops).
     STRESSCORO_NO_TSAN static void log_preemption(int item, int me, int point, int to, int kind,
                                                   void* pc, void* frame) noexcept {
-        detail::log_event(ev_preempt, item, me, point, to, kind,
-                          static_cast<long long>(reinterpret_cast<std::uintptr_t>(pc)));
+        detail::log_event(ev_preempt, item, me, point, to, kind, code_offset(pc));
         long long up[4] = {0, 0, 0, 0};
         auto* fp = static_cast<void**>(frame);
         // frame is the hook's own frame: [0] the caller's frame pointer, [1] pc (known).
@@ -747,38 +747,61 @@ private:
             auto* next = static_cast<void**>(fp[0]);
             if (next <= fp || reinterpret_cast<char*>(next) - reinterpret_cast<char*>(fp) > (1 << 20)) break;
             fp = next;
-            up[k] = static_cast<long long>(reinterpret_cast<std::uintptr_t>(fp[1]));
+            up[k] = code_offset(fp[1]);
         }
         detail::log_event(ev_preempt_stack, item, me, up[0], up[1], up[2], up[3]);
     }
 
+    /// A code address as an offset into this binary (the module or the explorer), which
+    /// addr2line reads; 0 for code elsewhere (a shared library of the target's own).
+    STRESSCORO_NO_TSAN static long long code_offset(void* pc) noexcept {
+        Dl_info here{}, there{};
+        if (pc == nullptr || dladdr(reinterpret_cast<void*>(&code_offset), &here) == 0 ||
+            dladdr(pc, &there) == 0 || there.dli_fbase != here.dli_fbase) {
+            return 0;
+        }
+        return static_cast<long long>(reinterpret_cast<std::uintptr_t>(pc) -
+                                      reinterpret_cast<std::uintptr_t>(there.dli_fbase));
+    }
+
     static inline detail::sync_hooks s_hooks{&on_sync_point, &on_blocked};
+
+    /// This thread's next item once it holds the CPU, or -1 when the schedule is over.
+    /// The scheduler's words are read and written here and in end_item, out of TSan's
+    /// view: how the CPU passes must not show in its reports.
+    STRESSCORO_NO_TSAN static int begin_item(int me) noexcept {
+        t_schedule_thread = me;
+        wait_for_cpu(me);
+        if (s_sched.m_running.get() == all_done) {
+            t_schedule_thread = -1;
+            return -1;
+        }
+        s_sched.m_points[me] = 0;
+        s_sched.m_in_item[me] = true;
+        return s_sched.m_next[me];
+    }
+
+    /// Item done: pass the CPU on in the schedule's order.
+    STRESSCORO_NO_TSAN static void end_item(int me, int item) noexcept {
+        s_sched.m_in_item[me] = false;
+        s_sched.m_next[me] = next_item_of(me, item);
+        s_sched.m_running.set(pick_default(s_run.m_threads));
+    }
 
     static void take_turns(thread_ctx& ctx) {
         const int me = ctx.m_index;
         const int n_ops = s_run.m_ops_count;
         const int* const ops = s_run.m_ops;
-        t_schedule_thread = me;
-        sched_state& st = s_sched;
-        for (;;) {
-            // The wait reads only quiet words: how long it waits must not show in TSan.
-            wait_for_cpu(me);
-            if (st.m_running.get() == all_done) break;
-            const int item = st.m_next[me];
+        for (int item; (item = begin_item(me)) >= 0;) {
             collect_mail(ctx);  // a send to oneself is legal, if pointless
-            st.m_points[me] = 0;
-            st.m_in_item[me] = true;
             if (item < n_ops) {
                 run_op(ctx, item, ops + op_words * item);
             } else {
                 if (item == n_ops) finish_pending(ctx, n_ops);
                 drop_remaining(ctx, n_ops);
             }
-            st.m_in_item[me] = false;
-            st.m_next[me] = next_item_of(me, item);
-            st.m_running.set(pick_default(s_run.m_threads));
+            end_item(me, item);
         }
-        t_schedule_thread = -1;
     }
 
     static void collect_mail(thread_ctx& ctx) {

@@ -3,6 +3,7 @@
 #ifndef STRESSCORO_REPLAY_HPP_INCLUDED
 #define STRESSCORO_REPLAY_HPP_INCLUDED
 
+#include <stresscoro/preempt.hpp>
 #include <stresscoro/adapter.hpp>
 #include <stresscoro/probe.hpp>
 
@@ -154,22 +155,49 @@ void run_on_stack(F body) {
 }
 
 /// Runs a cross-thread schedule's threads turn by turn, exactly as the driver does:
-/// the turn counter is a relaxed atomic, so taking turns orders nothing that
-/// ThreadSanitizer can see; `send` is the only hand-off, through a mutex-guarded
-/// mailbox that the receiver locks at the start of each of its turns.
+/// each thread runs its ops in the schedule's order, the CPU passing in that order
+/// through a word ThreadSanitizer never sees as an edge; `send` is the only hand-off,
+/// through a mutex-guarded mailbox that the receiver locks at the start of each of its
+/// turns. A preemption (op, after, to), one that took effect when stresscoro ran the
+/// schedule, hands the CPU to thread `to` right after op's `after`-th sync point
+/// (stresscoro/preempt.hpp), as the driver did; `to` runs its next op, then the
+/// schedule's order goes on. Items are the driver's: op i is item i, thread t's end of
+/// schedule is item ops + t.
 class turns {
 public:
-    explicit turns(int threads) : m_threads(threads) {}
-
-    /// Wait for turn `turn`, then collect this thread's mail.
-    void begin(int turn, int thread) {
-        while (m_turn.load(std::memory_order_relaxed) != turn) sched_yield();
-        std::lock_guard<std::mutex> lock(m_mail[thread]);
+    turns(int threads, std::vector<int> owners, std::vector<int> preemptions = {})
+        : m_threads(threads), m_owners(std::move(owners)), m_preempt(std::move(preemptions)) {
+        for (int t = 0; t < m_threads; ++t) m_next[t] = next_item_of(t, -1);
+        set(m_running, pick_default());
+        for (auto& m : m_mail) pthread_mutex_init(&m, nullptr);
+        s_current = this;
+        if (!m_preempt.empty()) (__atomic_store_n)(&detail::g_sync_hooks, &s_hooks, __ATOMIC_RELAXED);
     }
-    void end(int turn) { m_turn.store(turn + 1, std::memory_order_relaxed); }
+    ~turns() { (__atomic_store_n)(&detail::g_sync_hooks, static_cast<detail::sync_hooks*>(nullptr), __ATOMIC_RELAXED); }
+
+    /// Wait until this thread holds the CPU for item `item`, then collect its mail.
+    void begin(int item, int thread) {
+        t_thread = thread;
+        wait_for(thread);
+        m_points[thread] = 0;
+        m_in_item[thread] = true;
+        (pthread_mutex_lock)(&m_mail[thread]);
+        (pthread_mutex_unlock)(&m_mail[thread]);
+        (void)item;
+    }
+    /// Item done: the CPU goes on in the schedule's order.
+    void end(int item) {
+        const int me = t_thread;
+        m_in_item[me] = false;
+        m_next[me] = next_item_of(me, item);
+        set(m_running, pick_default());
+    }
 
     /// Hand an object to thread `to`.
-    void send(int to) { std::lock_guard<std::mutex> lock(m_mail[to]); }
+    void send(int to) {
+        (pthread_mutex_lock)(&m_mail[to]);
+        (pthread_mutex_unlock)(&m_mail[to]);
+    }
 
     /// Start one thread per body, each on the adapter's stack size, and join them all.
     template <class A>
@@ -193,9 +221,94 @@ public:
     }
 
 private:
+    static constexpr int no_item = 1 << 30;
+    static constexpr int spin_points = 4096;  // as the driver's: a spinning thread gives way
+
+    // The scheduler's words: only the thread holding the CPU touches them, and the CPU
+    // passes through m_running, a relaxed atomic with fences (no edge for TSan).
+    [[gnu::no_sanitize_thread]] static int get(const int& w) {
+        const int v = (__atomic_load_n)(&w, __ATOMIC_RELAXED);
+        (__atomic_thread_fence)(__ATOMIC_ACQUIRE);
+        return v;
+    }
+    [[gnu::no_sanitize_thread]] static void set(int& w, int v) {
+        (__atomic_thread_fence)(__ATOMIC_RELEASE);
+        (__atomic_store_n)(&w, v, __ATOMIC_RELAXED);
+        (__atomic_thread_fence)(__ATOMIC_SEQ_CST);
+    }
+    [[gnu::no_sanitize_thread]] void wait_for(int me) const {
+        while (get(m_running) != me) sched_yield();
+    }
+    int ops() const { return static_cast<int>(m_owners.size()); }
+    int next_item_of(int t, int after) const {
+        for (int i = after + 1; i < ops(); ++i) {
+            if (m_owners[i] == t) return i;
+        }
+        return after < ops() + t ? ops() + t : no_item;
+    }
+    [[gnu::no_sanitize_thread]] int pick_default() const {
+        int best = m_threads, best_item = no_item;
+        for (int t = 0; t < m_threads; ++t) {
+            if (m_next[t] < best_item) {
+                best_item = m_next[t];
+                best = t;
+            }
+        }
+        return best;
+    }
+    [[gnu::no_sanitize_thread]] int other_in_item(int me) const {
+        int best = -1, best_item = no_item;
+        for (int t = 0; t < m_threads; ++t) {
+            if (t != me && m_in_item[t] && m_next[t] < best_item) {
+                best_item = m_next[t];
+                best = t;
+            }
+        }
+        return best;
+    }
+    [[gnu::no_sanitize_thread]] void hand_over(int me, int to) {
+        set(m_running, to);
+        wait_for(me);
+    }
+    [[gnu::no_sanitize_thread]] static void on_point(int, void*, void*) {
+        turns& self = *s_current;
+        const int me = t_thread;
+        if (me < 0 || !self.m_in_item[me]) return;
+        const int item = self.m_next[me];
+        const int point = ++self.m_points[me];
+        for (std::size_t p = 0; p + 2 < self.m_preempt.size(); p += 3) {
+            const int to = self.m_preempt[p + 2];
+            if (self.m_preempt[p] == item && self.m_preempt[p + 1] == point && to != me &&
+                self.m_next[to] != no_item) {
+                return self.hand_over(me, to);
+            }
+        }
+        if (point % spin_points == 0) {
+            const int holder = self.other_in_item(me);
+            if (holder >= 0) self.hand_over(me, holder);
+        }
+    }
+    [[gnu::no_sanitize_thread]] static bool on_blocked() {
+        turns& self = *s_current;
+        const int me = t_thread;
+        if (me < 0 || !self.m_in_item[me]) return false;
+        const int holder = self.other_in_item(me);
+        if (holder < 0) return false;
+        self.hand_over(me, holder);
+        return true;
+    }
+
     int m_threads;
-    std::atomic<int> m_turn{0};
-    std::mutex m_mail[8];
+    std::vector<int> m_owners;   // the thread of each op
+    std::vector<int> m_preempt;  // op, after, to per preemption
+    int m_running = 0;
+    int m_next[8] = {};
+    int m_points[8] = {};
+    bool m_in_item[8] = {};
+    pthread_mutex_t m_mail[8];
+    static inline turns* s_current = nullptr;
+    static inline thread_local int t_thread = -1;
+    static inline detail::sync_hooks s_hooks{&on_point, &on_blocked};
 };
 
 }  // namespace stresscoro::replay
