@@ -121,6 +121,18 @@ def _parser() -> argparse.ArgumentParser:
                         f"{DEFAULT_SCHEDULES:,})")
         sp.add_argument("--seconds", type=_ranged(float, 0.1, 86_400.0, " seconds"), default=None,
                         help="native engine: stop a campaign's exploring after this long")
+        sp.add_argument("--interleave", choices=("pct", "random", "exhaustive", "none"), default="pct",
+                        help="native engine: how a schedule of two or more threads is preempted "
+                             "inside its ops, at the target's atomics, fences and mutex calls "
+                             "(default pct)")
+        sp.add_argument("--depth", type=_ranged(int, 2, 8), default=2, metavar="D",
+                        help="native engine, pct: D-1 preemptions a run (default 2)")
+        sp.add_argument("--interleavings", type=_ranged(int, 1, 1000), default=1, metavar="R",
+                        help="native engine, pct and random: runs with preemptions per schedule "
+                             "(default 1)")
+        sp.add_argument("--bound", type=_ranged(int, 1, 2), default=2, metavar="B",
+                        help="native engine, exhaustive: at most B preemptions a run, every "
+                             "choice of them when there are at most 256 (else pct) (default 2)")
         sp.add_argument("--fuzzer-input", metavar="FILE",
                         help="start from a libFuzzer input (crash-* file) of a fuzzer made by "
                              "export-fuzzer: decode it, shrink its finding and report it (one "

@@ -107,8 +107,9 @@ def decode(target: str, words: list[int], combinators=(), custom_ops=()) -> Sche
 # The shared area of `explore` mode (native/include/stresscoro/explore.hpp mirrors it):
 # header words, then the encoded schedule in flight, then the driver's shared area.
 AREA_MAGIC = 0x53435850
-AW_MAGIC, AW_SEED, AW_DONE, AW_LENGTH, AW_STOP, AW_HEADER = 0, 1, 2, 3, 4, 8
-AREA_SCHEDULE_WORDS = 5 + 7 * MAX_OPS
+AW_MAGIC, AW_SEED, AW_DONE, AW_LENGTH, AW_STOP, AW_RUNS, AW_HEADER = 0, 1, 2, 3, 4, 5, 8
+AREA_SCHEDULE_WORDS = 6 + 7 * MAX_OPS + 3 * 64  # header, ops, the driver's most preemptions
+DEFAULT_INTERLEAVE = {"interleave": "pct", "depth": 2, "interleavings": 1, "bound": 2}
 AREA_DRIVER_WORDS = 1 << 16
 AREA_BYTES = 8 * (AW_HEADER + AREA_SCHEDULE_WORDS + AREA_DRIVER_WORDS)
 BATCH_SECONDS = 1.0  # a batch is sized to take about this long
@@ -122,6 +123,7 @@ class Exploration:
     (with the seconds since the start when each was seen), and the time it took."""
 
     schedules: int = 0
+    runs: int = 0  # the schedules' first runs and their interleavings
     stops: list[tuple[Schedule, float]] = dataclasses.field(default_factory=list)
     elapsed_s: float = 0.0
     batches: int = 0
@@ -131,12 +133,18 @@ def explore_batches(program: NativeProgram, *, seed: int = 0, schedules: int = 1
                     seconds: float | None = None, max_findings: int = DEFAULT_MAX_FINDINGS,
                     timeout_s: float = 10.0, memory_mb: int = 4096,
                     settings: dict | None = None,
-                    progress: Callable[[str], None] | None = None) -> Exploration:
+                    progress: Callable[[str], None] | None = None,
+                    interleave: dict | None = None) -> Exploration:
     """Run the program's native explorer in batches, each in a fresh process supervised by
     supervise.run_bounded. The schedule in flight lives in a shared file, so a batch that
     crashes, hangs, runs out of memory or stops on a finding of the driver's own hands
-    its exact schedule back; the next batch goes on with the next seed."""
+    its exact schedule back; the next batch goes on with the next seed. `interleave`
+    ({"interleave": "pct", "depth": 2, "interleavings": 1, "bound": 2} by default) says
+    how schedules of two or more threads are preempted inside their ops; `runs` counts
+    every run, a schedule's first and each interleaving tried."""
     settings = dict(settings or {})
+    interleave_args = [a for k, v in {**DEFAULT_INTERLEAVE, **(interleave or {})}.items()
+                       for a in (f"--{k}", str(v))]
     env = {**os.environ, **SANITIZER_ENV}
     for key in ("ASAN_OPTIONS", "TSAN_OPTIONS", "UBSAN_OPTIONS"):
         env[key] += ":symbolize=0"  # the finding is re-run symbolized when it is reported
@@ -162,12 +170,13 @@ def explore_batches(program: NativeProgram, *, seed: int = 0, schedules: int = 1
                 started = time.perf_counter()
                 ran = supervise.run_bounded(
                     [str(program.path), "explore", str(next_seed), str(n), path,
-                     *_settings_args(settings)],
+                     *_settings_args(settings), *interleave_args],
                     timeout_s=timeout_s + 4 * BATCH_SECONDS, memory_mb=memory_mb, env=env)
                 took = time.perf_counter() - started
                 result.batches += 1
                 words = struct.unpack_from(f"<{AW_HEADER}q", area, 0)
                 done, stop = int(words[AW_DONE]), int(words[AW_STOP])
+                result.runs += int(words[AW_RUNS])
                 clean = ran.status == "exited" and ran.returncode == 0 and stop == 0
                 if clean:
                     result.schedules += n
@@ -204,7 +213,7 @@ def run_explore(target: Target, sanitizer: str, *, seed: int | None = None,
                 verify: bool = True, max_ops: int | None = None, slots: int | None = None,
                 threads: int | None = None, progress: Callable[[str], None] | None = None,
                 database: object = "default", tsan_fence_annotations: bool = False,
-                **_hypothesis_only) -> "CampaignResult":
+                interleave: dict | None = None, **_hypothesis_only) -> "CampaignResult":
     """A campaign of the native engine: explore, then shrink and report every distinct
     finding as `fuzz` does (shrink.report_schedules). Each minimal schedule is kept in
     the example database `fuzz` uses (runner.example_database: Hypothesis's own unless
@@ -220,7 +229,8 @@ def run_explore(target: Target, sanitizer: str, *, seed: int | None = None,
                 "threads": threads or default_threads(sanitizer)}
     seen = explore_batches(program, seed=seed or 0, schedules=schedules, seconds=seconds,
                            max_findings=max_findings, timeout_s=timeout_s,
-                           memory_mb=memory_mb, settings=settings, progress=progress)
+                           memory_mb=memory_mb, settings=settings, progress=progress,
+                           interleave=interleave)
     return report_schedules(target, sanitizer, [s for s, _ in seen.stops],
                             examples=seen.schedules, t0=t0,
                             first_seen=[at for _, at in seen.stops], compiler=compiler,

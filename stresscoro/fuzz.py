@@ -118,7 +118,9 @@ def run_suite(args, extra_targets: list[targets_mod.Target] = ()) -> int:
         options["tsan_fence_annotations"] = True
     if getattr(args, "engine", "hypothesis") == "native":
         options.update(engine="native", schedules=args.schedules or DEFAULT_SCHEDULES,
-                       seconds=args.seconds)
+                       seconds=args.seconds,
+                       interleave={"interleave": args.interleave, "depth": args.depth,
+                                   "interleavings": args.interleavings, "bound": args.bound})
     if args.fuzzer_input:
         options = dict(fuzzer_input=fuzzer_input_file(args.fuzzer_input),
                        decode_settings=decode_settings(args), **options)

@@ -528,15 +528,6 @@ private:
     static constexpr int spin_points = 4096;
 
 public:
-    /// Decides preemptions live instead of the schedule's table (the native explorer's
-    /// PCT and random walk): called at every sync point of an op with the item (op
-    /// index), the 1-based point and the running thread; returns a thread to hand the
-    /// CPU to, or -1. Null: the schedule's own preemptions.
-    using decider_fn = int (*)(void* ctx, int item, int point, int thread);
-    static void set_decider(decider_fn fn, void* ctx) noexcept {
-        s_decider = fn;
-        s_decider_ctx = ctx;
-    }
     /// Count sync points even when no preemption is asked for (item_points() then tells
     /// how many each op passed): the explorer's first run of a schedule.
     static void count_sync_points(bool on) noexcept { s_count_points = on; }
@@ -549,8 +540,6 @@ public:
     }
 
 private:
-    static inline decider_fn s_decider = nullptr;
-    static inline void* s_decider_ctx = nullptr;
     static inline bool s_count_points = false;
     static inline int s_item_points[max_ops] = {};
 
@@ -573,7 +562,7 @@ private:
             st.m_in_item[t] = false;
         }
         st.m_taken = 0;
-        st.m_hooked = n_threads > 1 && (s_run.m_preempt_count > 0 || s_decider || s_count_points);
+        st.m_hooked = n_threads > 1 && (s_run.m_preempt_count > 0 || s_count_points);
         if (s_count_points) {
             for (int i = 0; i < n_ops; ++i) s_item_points[i] = 0;
         }
@@ -706,7 +695,7 @@ private:
         const int point = ++st.m_points[me];
         if (item >= s_run.m_ops_count) return;  // end-of-schedule turns are not preempted
         if (s_count_points) s_item_points[item] = point;
-        const int to = s_decider ? s_decider(s_decider_ctx, item, point, me) : table_preemption(item, point);
+        const int to = table_preemption(item, point);
         if (to >= 0 && to != me && to < s_run.m_threads && may_run_early(item, to)) {
             if (st.m_taken < max_preemptions) {
                 int* w = st.m_taken_words + preempt_words * st.m_taken++;

@@ -289,7 +289,7 @@ public:
                                                                : m_opt.max_ops;
         model m(slots);
         sink to{&m_scratch, m_scratch.data(), m_scratch.size()};
-        const int header[5] = {schedule_magic, schedule_version, slots, threads, 0};
+        const int header[5] = {schedule_magic, 2, slots, threads, 0};
         for (int i = 0; i < 5; ++i) to.data[i] = header[i];
         int count = 0;
         for (int drawn = 0; drawn < length && (drawn == 0 || !src.exhausted()); ++drawn) {
