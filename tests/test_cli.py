@@ -341,6 +341,16 @@ def test_adapter_metadata_with_an_unknown_sanitizer_stops_before_any_campaign(tm
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.parametrize("value", ["0", "9", "two"])
+def test_adapter_metadata_with_a_bad_threads_value_stops_before_any_campaign(tmp_path, value):
+    adapter = tmp_path / "threads_adapter.cpp"
+    adapter.write_text(f"// stresscoro: name=threads-adapter\n// stresscoro: threads={value}\n"
+                       "#include <stresscoro/adapter.hpp>\n")
+    assert_usage_error(run("fuzz", "--adapter", adapter, "--out", tmp_path / "out"),
+                       f"threads={value!r}", "1 to 8")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 def test_a_deeply_nested_schedule_file_is_refused(tmp_path):
     path = tmp_path / "deep.json"
     path.write_text("[" * 1100 + "]" * 1100)

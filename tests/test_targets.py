@@ -125,3 +125,26 @@ def test_twin_schedules_would_catch_the_bug(sessions, name):
     """The clean schedules are not vacuous: run the same shapes on a seeded target."""
     s = sched.load(str(SCHEDULES / f"{name}.json"))
     assert not sessions(name, "none").run(s).ok
+
+
+def test_threads_metadata_is_the_default_of_a_campaign(tmp_path):
+    """`// stresscoro: threads=N` sets the schedule threads of the target's campaigns
+    (fuzz and explore) when --threads is not given; --threads still wins."""
+    from stresscoro.runner import Campaign, default_threads
+
+    adapter = tmp_path / "two_threads.cpp"
+    adapter.write_text("// stresscoro: name=two-threads\n// stresscoro: threads=3\n"
+                       "#include <stresscoro/adapter.hpp>\n")
+    target = targets.from_adapter(adapter)
+    assert target.threads == 3 and target.to_json()["threads"] == 3
+    assert [default_threads(s, target) for s in ("asan", "tsan", "none")] == [3, 3, 3]
+    assert (default_threads("asan"), default_threads("tsan")) == (1, 2)
+    plain = targets.get("task")
+    assert plain.threads is None and default_threads("asan", plain) == 1
+    # A campaign is not built until it runs: reading its options costs no compile.
+    assert Campaign(target, "asan")._strategy_options["threads"] == 3
+    assert Campaign(target, "asan", threads=1)._strategy_options["threads"] == 1
+    assert Campaign(plain, "tsan")._strategy_options["threads"] == 2
+    for t in targets.builtin_targets():
+        if t.bug_class in ("check-then-act-release", "lost-wakeup", "when-all-counter"):
+            assert t.threads == 2, t.name
