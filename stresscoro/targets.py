@@ -24,6 +24,9 @@ BUG_CLASSES = (
     "combinator-dangling-temporaries",
     "resume-inside-await-suspend",
     "move-assign-leaks-old",
+    "check-then-act-release",
+    "lost-wakeup",
+    "when-all-counter",
 )
 KINDS = ("task", "generator", "shared_task", "chain", "other")
 SANITIZERS = ("asan", "tsan", "ubsan", "none")

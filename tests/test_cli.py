@@ -86,7 +86,8 @@ def test_bug_class_slugs_are_the_design_list():
         "copy-owning-task", "move-keeps-source", "leak-unfinished", "final-never-destroy",
         "copy-assign-self", "relaxed-refcount", "dangling-parameter", "nested-resume",
         "awaiter-overwritten", "eager-final-frees", "combinator-dangling-temporaries",
-        "resume-inside-await-suspend", "move-assign-leaks-old"}
+        "resume-inside-await-suspend", "move-assign-leaks-old", "check-then-act-release",
+        "lost-wakeup", "when-all-counter"}
 
 
 def test_every_bug_class_is_seeded_exactly_once(listed):

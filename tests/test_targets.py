@@ -27,6 +27,10 @@ SEEDED = {
     "dangling-when-all-task": ("asan", 3),
     "inline-resume-when-all-task": ("asan", 4),
     "move-assign-leak-task": ("asan", 1),
+    # Preemption inside ops (issue 17): schedule format 3, each with one preemption.
+    "check-then-act-task": ("asan", 0),
+    "lost-wakeup-task": ("asan", 0),
+    "when-all-counter-task": ("asan", 6),
 }
 
 
@@ -86,6 +90,28 @@ def _composed(name):
         make(5, 1, 3), op("await", 5), op("drop", 5)))
 
 
+def _threaded(name):
+    """The seeded threaded schedules' shapes (without their preemptions), and waiters,
+    a when_all and drops spread over two threads."""
+    with_sigs = dict(slots=4, threads=2, combinators=(WHEN_ALL,), custom_ops=(SPAWN,))
+    return [
+        Schedule(name, (make(0), op("copy", 0, 1), op("send", 1, 1), op("drop", 0)), **with_sigs),
+        Schedule(name, (make(0), op("copy", 0, 1), op("send", 1, 1), op("call", 0, 0, 0, -1),
+                        op("resume", 1, thread=1)), **with_sigs),
+        Schedule(name, (make(0, 0, 1), make(1, 0, 2), op("copy", 1, 2), op("send", 2, 1),
+                        op("make_from", 3, 0, 0, 0, 1), op("resume", 3), op("resume", 0),
+                        op("resume", 2, thread=1)), **with_sigs),
+        Schedule(name, (make(0, 0, 5), op("copy", 0, 1), op("send", 1, 1), op("call", 0, 0, 0, -1),
+                        make(2, 0, 3), op("make_from", 3, 0, 4, 0, 2), op("call", 0, 0, 3, -1),
+                        op("resume", 1, thread=1), op("resume", 3), op("drop", 3),
+                        op("call", 0, 0, 1, -1, thread=1), op("resume", 0),
+                        op("drop", 1, thread=1)), **with_sigs),
+    ]
+
+
+WHEN_ALL = sched.Signature("when_all", ("copy", "copy"), 0, 9)
+SPAWN = sched.Signature("spawn_waiter", ("ref",), 0, 0)
+
 CLEAN = {
     "task": [_task_like("task", 2, awaitable=True)],
     "compose-task": [_composed("compose-task")],
@@ -101,6 +127,7 @@ CLEAN = {
     "generator": [_generator("generator")],
     "shared-task": [_shared("shared-task")],
     "shared-task-fence": [_shared("shared-task-fence")],
+    "async-task": _threaded("async-task"),
 }
 
 
