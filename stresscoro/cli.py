@@ -204,7 +204,8 @@ def _search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slots", type=_ranged(int, 1, MAX_SLOTS), default=None,
                    help="object slots per schedule (default 3)")
     p.add_argument("--threads", type=_ranged(int, 1, MAX_THREADS), default=None,
-                   help="schedule threads (default 2 under tsan, else 1)")
+                   help="schedule threads (default: the target's threads metadata, else 2 under "
+                        "tsan, else 1)")
 
 
 def adapter_target(args, name: str | None = None):

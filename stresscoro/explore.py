@@ -226,7 +226,7 @@ def run_explore(target: Target, sanitizer: str, *, seed: int | None = None,
     program = NativeProgram(target, sanitizer, compiler=compiler,
                             extra_cxxflags=fence_flags(tsan_fence_annotations))
     settings = {"max_ops": max_ops, "slots": slots,
-                "threads": threads or default_threads(sanitizer)}
+                "threads": threads or default_threads(sanitizer, target)}
     seen = explore_batches(program, seed=seed or 0, schedules=schedules, seconds=seconds,
                            max_findings=max_findings, timeout_s=timeout_s,
                            memory_mb=memory_mb, settings=settings, progress=progress,

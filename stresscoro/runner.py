@@ -41,7 +41,11 @@ def fence_flags(tsan_fence_annotations: bool) -> tuple[str, ...]:
     return ("-DSTRESSCORO_TSAN_FENCE_ANNOTATIONS=1",) if tsan_fence_annotations else ()
 
 
-def default_threads(sanitizer: str) -> int:
+def default_threads(sanitizer: str, target: Target | None = None) -> int:
+    """Schedule threads when --threads is not given: the target's own `threads`
+    metadata if it has one, else 2 under tsan (races need two threads) and 1 elsewhere."""
+    if target is not None and target.threads:
+        return target.threads
     return 2 if sanitizer == "tsan" else 1
 
 
@@ -254,7 +258,7 @@ class Campaign:
         self._t0 = time.perf_counter() if started is None else started
         self._last_report = self._t0
         self._strategy_options = dict(max_ops=max_ops, slots=slots,
-                                      threads=threads or default_threads(sanitizer))
+                                      threads=threads or default_threads(sanitizer, target))
         # Deferred: the strategy needs the target's op set, which needs a build; a test
         # collected (by pytest or HypoFuzz) but never run must not pay for one.
         self.schedules = st.deferred(lambda: schedules(self.target.name,
@@ -610,7 +614,8 @@ def run_campaign(target: Target, sanitizer: str, *, max_examples: int | None = N
                  score: Callable[[Finding], float] | None = None) -> CampaignResult:
     """Search `target` under `sanitizer`; shrink, write and verify every distinct finding.
 
-    `threads` defaults to 2 under tsan (races need two threads) and 1 elsewhere.
+    `threads` defaults to the target's `threads` metadata, else to 2 under tsan (races
+    need two threads) and 1 elsewhere.
     `tsan_fence_annotations` builds with STRESSCORO_TSAN_FENCE_ANNOTATIONS, the opt-in
     that lets TSan check a fence-synchronised target (stresscoro/tsan_fence.hpp).
     `budget_s` bounds the whole campaign, reports included: the search stops at

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from .build import native_dir
+from .schedule import MAX_THREADS
 
 BUG_CLASSES = (
     "copy-owning-task",
@@ -23,11 +24,15 @@ BUG_CLASSES = (
     "combinator-dangling-temporaries",
     "resume-inside-await-suspend",
     "move-assign-leaks-old",
+    "check-then-act-release",
+    "lost-wakeup",
+    "when-all-counter",
 )
 KINDS = ("task", "generator", "shared_task", "chain", "other")
 SANITIZERS = ("asan", "tsan", "ubsan", "none")
 _META = re.compile(r"^//\s*stresscoro:\s*([a-z_]+)\s*=\s*(.*?)\s*$")
-_FIELDS = ("name", "kind", "bug_class", "expected", "sanitizers", "twin", "summary", "cxxflags")
+_FIELDS = ("name", "kind", "bug_class", "expected", "sanitizers", "twin", "summary", "cxxflags",
+           "threads")
 
 
 class UnknownTarget(LookupError):
@@ -54,6 +59,7 @@ class Target:
     defines: tuple[str, ...] = ()
     cxxflags: tuple[str, ...] = ()
     builtin: bool = False
+    threads: int | None = None  # schedule threads when a campaign is not told (metadata)
 
     def to_json(self) -> dict:
         return {
@@ -64,6 +70,7 @@ class Target:
             "sanitizers": list(self.sanitizers),
             "twin": self.twin,
             "summary": self.summary,
+            "threads": self.threads,
         }
 
 
@@ -107,6 +114,13 @@ def from_adapter(adapter: str | Path, *, name: str | None = None, builtin: bool 
             f"{adapter}: metadata sanitizers={meta.get('sanitizers', '')!r} names "
             f"{', '.join(map(repr, unknown)) or 'no sanitizer'}; expected a comma-separated "
             f"list of {', '.join(SANITIZERS)}")
+    threads = None
+    if meta.get("threads"):
+        value = meta["threads"]
+        if not value.isdigit() or not 1 <= int(value) <= MAX_THREADS:
+            raise InvalidTarget(f"{adapter}: metadata threads={value!r}; expected a whole "
+                                f"number from 1 to {MAX_THREADS}")
+        threads = int(value)
     return Target(
         name=name or meta.get("name") or adapter.stem,
         adapter=adapter,
@@ -120,6 +134,7 @@ def from_adapter(adapter: str | Path, *, name: str | None = None, builtin: bool 
         defines=defines,
         cxxflags=tuple(meta.get("cxxflags", "").split()) + tuple(cxxflags),
         builtin=builtin,
+        threads=threads,
     )
 
 

@@ -86,7 +86,8 @@ def test_bug_class_slugs_are_the_design_list():
         "copy-owning-task", "move-keeps-source", "leak-unfinished", "final-never-destroy",
         "copy-assign-self", "relaxed-refcount", "dangling-parameter", "nested-resume",
         "awaiter-overwritten", "eager-final-frees", "combinator-dangling-temporaries",
-        "resume-inside-await-suspend", "move-assign-leaks-old"}
+        "resume-inside-await-suspend", "move-assign-leaks-old", "check-then-act-release",
+        "lost-wakeup", "when-all-counter"}
 
 
 def test_every_bug_class_is_seeded_exactly_once(listed):
@@ -338,6 +339,16 @@ def test_adapter_metadata_with_an_unknown_sanitizer_stops_before_any_campaign(tm
     # The built-in target comes first: nothing may run before the adapter is refused.
     assert_usage_error(run("fuzz", "task", "--adapter", adapter, "--out", tmp_path / "out"),
                        "sanitizers='asan,msan'", "'msan'", "asan, tsan, ubsan, none")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("value", ["0", "9", "two"])
+def test_adapter_metadata_with_a_bad_threads_value_stops_before_any_campaign(tmp_path, value):
+    adapter = tmp_path / "threads_adapter.cpp"
+    adapter.write_text(f"// stresscoro: name=threads-adapter\n// stresscoro: threads={value}\n"
+                       "#include <stresscoro/adapter.hpp>\n")
+    assert_usage_error(run("fuzz", "--adapter", adapter, "--out", tmp_path / "out"),
+                       f"threads={value!r}", "1 to 8")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 

@@ -27,6 +27,10 @@ SEEDED = {
     "dangling-when-all-task": ("asan", 3),
     "inline-resume-when-all-task": ("asan", 4),
     "move-assign-leak-task": ("asan", 1),
+    # Preemption inside ops (issue 17): schedule format 3, each with one preemption.
+    "check-then-act-task": ("asan", 0),
+    "lost-wakeup-task": ("asan", 0),
+    "when-all-counter-task": ("asan", 6),
 }
 
 
@@ -86,6 +90,28 @@ def _composed(name):
         make(5, 1, 3), op("await", 5), op("drop", 5)))
 
 
+def _threaded(name):
+    """The seeded threaded schedules' shapes (without their preemptions), and waiters,
+    a when_all and drops spread over two threads."""
+    with_sigs = dict(slots=4, threads=2, combinators=(WHEN_ALL,), custom_ops=(SPAWN,))
+    return [
+        Schedule(name, (make(0), op("copy", 0, 1), op("send", 1, 1), op("drop", 0)), **with_sigs),
+        Schedule(name, (make(0), op("copy", 0, 1), op("send", 1, 1), op("call", 0, 0, 0, -1),
+                        op("resume", 1, thread=1)), **with_sigs),
+        Schedule(name, (make(0, 0, 1), make(1, 0, 2), op("copy", 1, 2), op("send", 2, 1),
+                        op("make_from", 3, 0, 0, 0, 1), op("resume", 3), op("resume", 0),
+                        op("resume", 2, thread=1)), **with_sigs),
+        Schedule(name, (make(0, 0, 5), op("copy", 0, 1), op("send", 1, 1), op("call", 0, 0, 0, -1),
+                        make(2, 0, 3), op("make_from", 3, 0, 4, 0, 2), op("call", 0, 0, 3, -1),
+                        op("resume", 1, thread=1), op("resume", 3), op("drop", 3),
+                        op("call", 0, 0, 1, -1, thread=1), op("resume", 0),
+                        op("drop", 1, thread=1)), **with_sigs),
+    ]
+
+
+WHEN_ALL = sched.Signature("when_all", ("copy", "copy"), 0, 9)
+SPAWN = sched.Signature("spawn_waiter", ("ref",), 0, 0)
+
 CLEAN = {
     "task": [_task_like("task", 2, awaitable=True)],
     "compose-task": [_composed("compose-task")],
@@ -101,6 +127,7 @@ CLEAN = {
     "generator": [_generator("generator")],
     "shared-task": [_shared("shared-task")],
     "shared-task-fence": [_shared("shared-task-fence")],
+    "async-task": _threaded("async-task"),
 }
 
 
@@ -125,3 +152,26 @@ def test_twin_schedules_would_catch_the_bug(sessions, name):
     """The clean schedules are not vacuous: run the same shapes on a seeded target."""
     s = sched.load(str(SCHEDULES / f"{name}.json"))
     assert not sessions(name, "none").run(s).ok
+
+
+def test_threads_metadata_is_the_default_of_a_campaign(tmp_path):
+    """`// stresscoro: threads=N` sets the schedule threads of the target's campaigns
+    (fuzz and explore) when --threads is not given; --threads still wins."""
+    from stresscoro.runner import Campaign, default_threads
+
+    adapter = tmp_path / "two_threads.cpp"
+    adapter.write_text("// stresscoro: name=two-threads\n// stresscoro: threads=3\n"
+                       "#include <stresscoro/adapter.hpp>\n")
+    target = targets.from_adapter(adapter)
+    assert target.threads == 3 and target.to_json()["threads"] == 3
+    assert [default_threads(s, target) for s in ("asan", "tsan", "none")] == [3, 3, 3]
+    assert (default_threads("asan"), default_threads("tsan")) == (1, 2)
+    plain = targets.get("task")
+    assert plain.threads is None and default_threads("asan", plain) == 1
+    # A campaign is not built until it runs: reading its options costs no compile.
+    assert Campaign(target, "asan")._strategy_options["threads"] == 3
+    assert Campaign(target, "asan", threads=1)._strategy_options["threads"] == 1
+    assert Campaign(plain, "tsan")._strategy_options["threads"] == 2
+    for t in targets.builtin_targets():
+        if t.bug_class in ("check-then-act-release", "lost-wakeup", "when-all-counter"):
+            assert t.threads == 2, t.name
