@@ -703,3 +703,48 @@ def test_ordered_preemptions_is_what_both_generators_normalise_to():
     # Sorted by (op, after); of two at (3, 2) the first drawn; illegal ones left out.
     assert sched.ordered_preemptions(drawn, ops, 2) == (
         Preemption(2, 1, 1), Preemption(3, 1, 1), Preemption(3, 2, 1))
+
+
+# Drawn by the strategy on 2 and 3 threads: the preemptions of real draws.
+_CAPS = {"make", "copy", "move", "resume", "drop", "touch", "send", "swap"}
+_FACTORIES = [{"name": "value", "min": 0, "max": 3}]
+
+
+def _preempted_schedules():
+    from hypothesis import strategies as st
+
+    from stresscoro.strategies import schedules
+    return st.sampled_from([2, 3]).flatmap(
+        lambda threads: schedules("t", _CAPS, _FACTORIES, threads=threads))
+
+
+def test_preemptions_survive_json_and_canonical_keeps_them_on_their_ops():
+    from hypothesis import given, settings
+
+    seen = []
+
+    @settings(max_examples=100, database=None, deadline=None)
+    @given(_preempted_schedules())
+    def check(s):
+        seen.append(bool(s.preemptions))
+        assert sched.loads(s.dumps()) == s
+        assert sched.decode(s.target, s.encode()) == s
+        c = s.canonical()
+        assert c.preemptions == s.preemptions
+        for p in c.preemptions:  # the same op, only its slots renamed
+            assert (c.ops[p.op].name, c.ops[p.op].thread) == (s.ops[p.op].name, s.ops[p.op].thread)
+        assert len(s.render_preemptions()) == len(s.preemptions)
+
+    check()
+    assert any(seen) and not all(seen)
+
+
+def test_hypothesis_shrinks_a_needed_preemption_to_its_simplest():
+    from hypothesis import find, settings
+
+    from stresscoro.strategies import schedules
+    found = find(schedules("t", _CAPS, _FACTORIES, threads=3),
+                 lambda s: any(p.after >= 3 for p in s.preemptions),
+                 settings=settings(database=None, derandomize=True, max_examples=500))
+    assert found.ops == (make(0),)
+    assert found.preemptions == (Preemption(0, 3, 1),)
