@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 from . import supervise
 from .build import BuildError, BuildOptions, build_program
 from . import schedule
-from .schedule import MAX_OPS, Schedule, Signature
+from .schedule import MAX_OPS, OP_WORDS, PREEMPTION_WORDS, Schedule, Signature
+from .strategies import MAX_DRAWN_PREEMPTIONS
 from .targets import Target
 from .worker import SANITIZER_ENV
 
@@ -98,7 +99,7 @@ def decode(target: str, words: list[int], combinators=(), custom_ops=()) -> Sche
 # header words, then the encoded schedule in flight, then the driver's shared area.
 AREA_MAGIC = 0x53435850
 AW_MAGIC, AW_SEED, AW_DONE, AW_LENGTH, AW_STOP, AW_HEADER = 0, 1, 2, 3, 4, 8
-AREA_SCHEDULE_WORDS = 5 + 7 * MAX_OPS
+AREA_SCHEDULE_WORDS = 6 + OP_WORDS * MAX_OPS + PREEMPTION_WORDS * MAX_DRAWN_PREEMPTIONS
 AREA_DRIVER_WORDS = 1 << 16
 AREA_BYTES = 8 * (AW_HEADER + AREA_SCHEDULE_WORDS + AREA_DRIVER_WORDS)
 BATCH_SECONDS = 1.0  # a batch is sized to take about this long

@@ -14,14 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stresscoro import targets
+from stresscoro import explore, targets
 from stresscoro.explore import NativeProgram, decode
 from stresscoro.runner import _drawn_from
 from stresscoro import schedule as sched
 from stresscoro.schedule import InvalidSchedule, Preemption, Schedule, make, op
-from stresscoro.strategies import (DEFAULT_MAX_OPS, rebuild, schedule_choices, schedules, schedules_for,
-                                   session_arguments)
-from stresscoro.strategies._internal import schedules as model
+from stresscoro.strategies import (DEFAULT_MAX_OPS, MAX_DRAWN_AFTER, MAX_DRAWN_PREEMPTIONS, rebuild,
+                                   schedule_choices, schedules, schedules_for, session_arguments)
 
 GENERATOR = (Path(__file__).resolve().parent.parent / "native" / "include" / "stresscoro"
              / "generator.hpp")
@@ -61,9 +60,9 @@ def test_native_draws_on_two_threads_carry_preemptions_accepted_unchanged():
     for drawn in (p.generate(1000, DRAWS, threads=2), p.generate(7000, DRAWS, threads=3)):
         preempted = [s for s in drawn if s.preemptions]
         assert len(preempted) >= DRAWS // 4  # half of them draw at least one
-        assert max(len(s.preemptions) for s in drawn) == model.MAX_DRAWN_PREEMPTIONS
+        assert max(len(s.preemptions) for s in drawn) == MAX_DRAWN_PREEMPTIONS
         assert {p.after for s in drawn for p in s.preemptions} == set(
-            range(1, model.MAX_DRAWN_AFTER + 1))
+            range(1, MAX_DRAWN_AFTER + 1))
         _accepted(p, preempted)
     # Only with two threads or more.
     assert not any(s.preemptions for s in p.generate(1000, DRAWS, threads=1))
@@ -97,12 +96,17 @@ def test_the_generators_draw_limits_are_the_strategys():
         assert m, name
         return int(m.group(1))
 
-    assert constant("max_drawn_preemptions") == model.MAX_DRAWN_PREEMPTIONS
-    assert constant("max_drawn_after") == model.MAX_DRAWN_AFTER
+    assert constant("max_drawn_preemptions") == MAX_DRAWN_PREEMPTIONS
+    assert constant("max_drawn_after") == MAX_DRAWN_AFTER
     assert constant("encoding_plain") == sched.ENCODING_VERSION_PLAIN
     assert constant("encoding_preempted") == sched.ENCODING_VERSION
-    assert model.MAX_DRAWN_PREEMPTIONS <= sched.MAX_PREEMPTIONS
-    assert model.MAX_DRAWN_AFTER <= sched.MAX_AFTER
+    assert MAX_DRAWN_PREEMPTIONS <= sched.MAX_PREEMPTIONS
+    assert MAX_DRAWN_AFTER <= sched.MAX_AFTER
+    # The explorer's shared area holds the longest schedule the generator writes.
+    assert explore.AREA_SCHEDULE_WORDS == (6 + sched.OP_WORDS * sched.MAX_OPS
+                                           + sched.PREEMPTION_WORDS * MAX_DRAWN_PREEMPTIONS)
+    assert re.search(r"area_schedule_words = 6 \+ op_words \* max_ops \+ 3 \* "
+                     r"max_drawn_preemptions;", (GENERATOR.parent / "explore.hpp").read_text())
 
 
 def test_rebuild_keeps_preemptions_on_their_ops_and_drops_those_of_ops_left_out():

@@ -43,7 +43,9 @@ namespace stresscoro::explore {
 inline constexpr long long area_magic = 0x53435850;  // "SCXP"
 enum area_word : int { aw_magic = 0, aw_seed = 1, aw_done = 2, aw_length = 3, aw_stop = 4,
                        aw_header = 8 };
-inline constexpr int area_schedule_words = 5 + op_words * max_ops;
+// The longest schedule the generator writes: encoding version 3's header, max_ops ops
+// and its preemptions.
+inline constexpr int area_schedule_words = 6 + op_words * max_ops + 3 * max_drawn_preemptions;
 inline constexpr int driver_words = 1 << 16;
 inline constexpr std::size_t area_bytes =
     sizeof(long long) * (aw_header + area_schedule_words + driver_words);

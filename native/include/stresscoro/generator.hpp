@@ -75,6 +75,11 @@ private:
     std::uint64_t m_state;
 };
 
+/// The most preemptions a drawn schedule has, and the latest sync point one names
+/// (Python MAX_DRAWN_PREEMPTIONS and MAX_DRAWN_AFTER, stresscoro.strategies).
+inline constexpr int max_drawn_preemptions = 3;
+inline constexpr int max_drawn_after = 8;
+
 /// Generation settings; the defaults are the Python strategy's.
 struct generator_options {
     int max_ops = 12;
@@ -88,9 +93,6 @@ class generator {
     using drv = driver<A>;
     static constexpr int keep_empty_one_in = 16;
     static constexpr int swarm_subsets = 63;
-    // Python MAX_DRAWN_PREEMPTIONS and MAX_DRAWN_AFTER (strategies/_internal/schedules.py).
-    static constexpr int max_drawn_preemptions = 3;
-    static constexpr int max_drawn_after = 8;
     // The driver's encodings (stresscoro/schedule.py ENCODING_VERSION_PLAIN and
     // ENCODING_VERSION): version 3 adds the preemption count after the op count, and the
     // (op, after, to) triples after the ops.
