@@ -148,6 +148,15 @@ def test_every_byte_string_decodes_to_a_legal_schedule(tmp_path_factory, data):
     _accepted(p, [p.decode_file(f)])
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=20, max_size=120))
+def test_every_byte_string_decodes_to_a_legal_schedule_with_preemptions(tmp_path_factory, data):
+    p = program("relaxed-shared-task")
+    f = tmp_path_factory.mktemp("bytes") / "input"
+    f.write_bytes(data)
+    _accepted(p, [p.decode_file(f, threads=3, max_ops=3)])
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_the_python_model_accepts_its_own_draws_unchanged(data):
@@ -186,7 +195,9 @@ def test_every_native_draw_replays_from_its_choices_through_the_strategy(session
             with pytest.raises(InvalidSchedule):
                 choices_of(s)
             continue
-        assert _drawn_from(strategy, choices_of(s)).ops == s.ops, "\n".join(s.render())
+        drawn = _drawn_from(strategy, choices_of(s))
+        assert (drawn.ops, drawn.preemptions) == (s.ops, s.preemptions), "\n".join(
+            s.render() + s.render_preemptions())
         replayed += 1
     assert replayed >= DRAWS * 0.9
 
