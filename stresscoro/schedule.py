@@ -701,8 +701,9 @@ def decode(target: str, words: Sequence[int], combinators: Iterable[Signature] =
             raise InvalidSchedule("unknown op code", index=i, field="code", value=code)
         ops.append(Op(name, tuple(args[:len(OPS[name].fields)]), thread))
     at = head + OP_WORDS * n
-    preemptions = tuple(Preemption(*words[at + PREEMPTION_WORDS * k: at + PREEMPTION_WORDS * (k + 1)])
-                        for k in range(n_pre))
+    triples = (words[at + PREEMPTION_WORDS * k: at + PREEMPTION_WORDS * (k + 1)]
+               for k in range(n_pre))
+    preemptions = tuple(Preemption(*t) for t in triples)
     return Schedule(target=target, ops=tuple(ops), slots=slots, threads=threads,
                     combinators=tuple(combinators), custom_ops=tuple(custom_ops),
                     preemptions=preemptions)

@@ -322,8 +322,8 @@ public:
         // Version 2 has no preemption count: its header starts a word later, so that it
         // too ends right before the ops.
         int* head = to.data + (n_pre ? 0 : 1);
-        const int header[header_words] = {schedule_magic, n_pre ? encoding_preempted : encoding_plain,
-                                          slots, threads, count, n_pre};
+        const int version = n_pre ? encoding_preempted : encoding_plain;
+        const int header[header_words] = {schedule_magic, version, slots, threads, count, n_pre};
         for (int i = 0; i < (n_pre ? header_words : header_words - 1); ++i) head[i] = header[i];
         out.assign(head, to.data + end);
     }
@@ -375,8 +375,7 @@ private:
         // Stable insertion sort by (op, after): of two at one (op, after), the first
         // drawn comes first and is the one kept.
         for (int i = 1; i < n; ++i) {
-            for (int j = i; j > 0 && (drawn[j - 1][0] > drawn[j][0] ||
-                                      (drawn[j - 1][0] == drawn[j][0] && drawn[j - 1][1] > drawn[j][1])); --j) {
+            for (int j = i; j > 0 && sorts_after(drawn[j - 1], drawn[j]); --j) {
                 for (int w = 0; w < 3; ++w) std::swap(drawn[j - 1][w], drawn[j][w]);
             }
         }
@@ -394,6 +393,11 @@ private:
             ++kept;
         }
         return kept;
+    }
+
+    /// Preemption x comes after y in the schedule's order: by op, then by `after`.
+    STRESSCORO_UNCHECKED static bool sorts_after(const int* x, const int* y) noexcept {
+        return x[0] > y[0] || (x[0] == y[0] && x[1] > y[1]);
     }
 
     template <class Source>
