@@ -8,6 +8,8 @@ from stresscoro.strategies._internal.schedules import (
     DEFAULT_MAX_OPS,
     COMPOSITION_SLOTS,
     DEFAULT_SLOTS,
+    MAX_DRAWN_AFTER,
+    MAX_DRAWN_PREEMPTIONS,
     OP_ORDER,
     drive_suffixes,
     rebuild,
@@ -18,6 +20,7 @@ from stresscoro.strategies._internal.schedules import (
     session_arguments,
 )
 
-__all__ = ["COMPOSITION_SLOTS", "DEFAULT_MAX_OPS", "DEFAULT_SLOTS", "OP_ORDER",
+__all__ = ["COMPOSITION_SLOTS", "DEFAULT_MAX_OPS", "DEFAULT_SLOTS", "MAX_DRAWN_AFTER",
+           "MAX_DRAWN_PREEMPTIONS", "OP_ORDER",
            "drive_suffixes", "enumerate_schedules", "rebuild", "schedule_choices",
            "schedules", "schedules_for", "session_arguments"]

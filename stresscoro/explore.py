@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 
 from . import supervise
 from .build import BuildError, BuildOptions, build_program
-from .schedule import CODE_TO_NAME, MAX_OPS, OPS, InvalidSchedule, Op, Schedule, Signature
+from . import schedule
+from .schedule import MAX_OPS, MAX_PREEMPTIONS, OP_WORDS, PREEMPTION_WORDS, Schedule, Signature
+from .strategies import MAX_DRAWN_PREEMPTIONS
 from .targets import Target
 from .worker import SANITIZER_ENV
 
@@ -90,25 +92,14 @@ def _settings_args(settings: dict[str, int]) -> list[str]:
 
 def decode(target: str, words: list[int], combinators=(), custom_ops=()) -> Schedule:
     """A Schedule from the driver's int encoding (the inverse of Schedule.encode)."""
-    if len(words) < 5 or len(words) != 5 + 7 * words[4]:
-        raise InvalidSchedule("not a driver encoding", field="words", value=words[:5])
-    slots, threads, n = words[2], words[3], words[4]
-    ops = []
-    for i in range(n):
-        code, thread, *args = words[5 + 7 * i: 12 + 7 * i]
-        name = CODE_TO_NAME.get(code)
-        if name is None:
-            raise InvalidSchedule("unknown op code", index=i, field="code", value=code)
-        ops.append(Op(name, tuple(args[:len(OPS[name].fields)]), thread))
-    return Schedule(target=target, ops=tuple(ops), slots=slots, threads=threads,
-                    combinators=tuple(combinators), custom_ops=tuple(custom_ops))
+    return schedule.decode(target, words, combinators, custom_ops)
 
 
 # The shared area of `explore` mode (native/include/stresscoro/explore.hpp mirrors it):
 # header words, then the encoded schedule in flight, then the driver's shared area.
 AREA_MAGIC = 0x53435850
 AW_MAGIC, AW_SEED, AW_DONE, AW_LENGTH, AW_STOP, AW_RUNS, AW_HEADER = 0, 1, 2, 3, 4, 5, 8
-AREA_SCHEDULE_WORDS = 6 + 7 * MAX_OPS + 3 * 64  # header, ops, the driver's most preemptions
+AREA_SCHEDULE_WORDS = 6 + OP_WORDS * MAX_OPS + PREEMPTION_WORDS * MAX_PREEMPTIONS
 DEFAULT_INTERLEAVE = {"interleave": "pct", "depth": 2, "interleavings": 1, "bound": 2}
 AREA_DRIVER_WORDS = 1 << 16
 AREA_BYTES = 8 * (AW_HEADER + AREA_SCHEDULE_WORDS + AREA_DRIVER_WORDS)

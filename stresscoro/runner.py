@@ -546,7 +546,8 @@ class Campaign:
             try:
                 choices = schedule_choices(bug.schedule, **drawn_from)
                 drawn = _drawn_from(strategy, choices)
-                if drawn is None or drawn.ops != bug.schedule.ops:
+                if drawn is None or (drawn.ops, drawn.preemptions) != (
+                        bug.schedule.ops, bug.schedule.preemptions):
                     raise InvalidSchedule("the strategy draws another schedule from its choices")
             except InvalidSchedule as e:
                 notes.append(f"the {bug.finding.kind} schedule is not kept in the example "

@@ -9,12 +9,21 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 FORMAT = "stresscoro-schedule"
-VERSION = 2  # 2 added make_from, call, step and probe; version 1 files still load
-READS_VERSIONS = (1, 2)
+# 2 added make_from, call, step and probe; 3 added preemptions. Older files still load.
+VERSION = 3
+READS_VERSIONS = (1, 2, 3)
+# The driver's encoding: version 3 adds the preemption count and triples; a schedule
+# without preemptions is still encoded as version 2, which every driver reads.
+ENCODING_VERSION = 3
+ENCODING_VERSION_PLAIN = 2
+ENCODES_VERSIONS = (ENCODING_VERSION_PLAIN, ENCODING_VERSION)
 OP_WORDS = 7  # per encoded op: code, thread, then up to five arguments
+PREEMPTION_WORDS = 3  # per encoded preemption: op, after, to
 MAX_SLOTS = 16
 MAX_THREADS = 8
 MAX_OPS = 4096
+MAX_PREEMPTIONS = 8  # in a file; the generators draw at most 3
+MAX_AFTER = 64  # the latest sync point a preemption names; the generators draw 1..8
 # A schedule of MAX_OPS ops takes about 250 KB as JSON; larger files are refused
 # before they are read, so a huge or hostile file costs no memory.
 MAX_FILE_BYTES = 1 << 20
@@ -88,17 +97,20 @@ class Signature:
 
 
 class InvalidSchedule(ValueError):
-    """A schedule that cannot run: names the op index, the field and the value."""
+    """A schedule that cannot run: names the op index (or the preemption's), the field
+    and the value."""
 
     def __init__(self, message: str, *, index: int | None = None, field: str | None = None,
-                 value: Any = None) -> None:
-        where = f"op {index}" if index is not None else "schedule"
+                 value: Any = None, preemption: int | None = None) -> None:
+        where = (f"op {index}" if index is not None else
+                 f"preemption {preemption}" if preemption is not None else "schedule")
         if field is not None:
             where += f", field {field!r}={value!r}"
         super().__init__(f"{where}: {message}")
         self.index = index
         self.field = field
         self.value = value
+        self.preemption = preemption
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +190,59 @@ def op(name: str, *args: int, thread: int = 0) -> Op:
 
 
 @dataclasses.dataclass(frozen=True)
+class Preemption:
+    """A hand-off inside an op: right after the `after`-th sync point (an atomic
+    operation, fence or mutex lock/unlock of the code under test, counted from 1) that
+    op `op`'s thread executes while running it, the thread hands the CPU to thread `to`,
+    which runs its next pending op; then the schedule's default order resumes. Does
+    nothing when the op executes fewer sync points or `to` has nothing left to run."""
+
+    op: int
+    after: int
+    to: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"op": self.op, "after": self.after, "to": self.to}
+
+
+def ordered_preemptions(preemptions: Iterable[Preemption], ops: Sequence[Op],
+                        threads: int) -> tuple[Preemption, ...]:
+    """The legal ones of `preemptions` in legal order: each on an op of `ops`, `after` in
+    1..MAX_AFTER, `to` another of the `threads` threads; sorted by (op, after), the
+    first given kept where two share an (op, after); at most MAX_PREEMPTIONS. Both
+    generators normalise their draws this way, and ops that change carry their
+    preemptions along through it (renumbered_preemptions)."""
+    kept: list[Preemption] = []
+    seen: set[tuple[int, int]] = set()
+    for p in sorted(preemptions, key=lambda p: (p.op, p.after)):  # stable: first drawn wins
+        if not (0 <= p.op < len(ops) and 1 <= p.after <= MAX_AFTER and 0 <= p.to < threads
+                and p.to != ops[p.op].thread) or (p.op, p.after) in seen:
+            continue
+        seen.add((p.op, p.after))
+        kept.append(p)
+    return tuple(kept[:MAX_PREEMPTIONS])
+
+
+def renumbered_preemptions(preemptions: Iterable[Preemption], origin: Iterable[int | None],
+                           ops: Sequence[Op], threads: int) -> tuple[Preemption, ...]:
+    """`preemptions` after a schedule's ops became `ops`, where origin[i] is the index of
+    the old op that new op i is (None for an op that is new): each preemption follows its
+    op. One whose op is gone, or that no longer hands the CPU to another thread of the
+    schedule (its op moved to thread `to`, or `to` >= threads), is dropped."""
+    now: dict[int, int] = {}
+    for i, j in enumerate(origin):
+        if j is not None:
+            now.setdefault(j, i)
+    return ordered_preemptions((Preemption(now[p.op], p.after, p.to) for p in preemptions
+                                if p.op in now), ops, threads)
+
+
+def _derived_threads(ops: Sequence[Op]) -> int:
+    used = [o.thread for o in ops] + [o.field("to") for o in ops if o.name == "send"]
+    return max(used, default=0) + 1
+
+
+@dataclasses.dataclass(frozen=True)
 class SlotState:
     live: bool  # holds an object
     holder: int | None  # the thread that holds the slot, None before first use
@@ -194,6 +259,11 @@ class Schedule:
     or was sent it). End of schedule: the library's pending work runs (run_pending),
     then every live slot is dropped by its holder, threads in order, each thread's
     slots newest first (end_drops); then allocations are accounted.
+
+    `preemptions` (threads >= 2 only) split ops at their sync points: sorted by (op,
+    after), no two at the same (op, after), each handing the CPU to a thread other than
+    its op's (see Preemption and validate). Ops that are removed, reordered or moved to
+    another thread carry their preemptions along (replace(ops=..., origin=...)).
     """
 
     target: str
@@ -204,11 +274,13 @@ class Schedule:
     # names for reports, pass modes for the model (a consumed input leaves its slot empty).
     combinators: tuple[Signature, ...] = ()
     custom_ops: tuple[Signature, ...] = ()
+    preemptions: tuple[Preemption, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ops", tuple(self.ops))
         object.__setattr__(self, "combinators", tuple(self.combinators))
         object.__setattr__(self, "custom_ops", tuple(self.custom_ops))
+        object.__setattr__(self, "preemptions", tuple(self.preemptions))
         for i, o in enumerate(self.ops):  # before anything is derived from them
             for f, v in zip(o.spec.fields, o.args):
                 if v < 0 and not (f in OPTIONAL_FIELDS and v == -1):
@@ -220,8 +292,7 @@ class Schedule:
             used = [s for o in self.ops for s in o.slots()]
             object.__setattr__(self, "slots", max(used, default=0) + 1)
         if not self.threads:
-            used = [o.thread for o in self.ops] + [o.field("to") for o in self.ops if o.name == "send"]
-            object.__setattr__(self, "threads", max(used, default=0) + 1)
+            object.__setattr__(self, "threads", _derived_threads(self.ops))
         self.validate()
 
     def __len__(self) -> int:
@@ -261,7 +332,51 @@ class Schedule:
         if self.threads > MAX_THREADS:
             raise InvalidSchedule(f"threads must be 1..{MAX_THREADS}", field="threads",
                                   value=self.threads)
+        self._check_preemptions()
         self.simulate()
+
+    def _check_preemptions(self) -> None:
+        """The legality rules of preemptions (Preemption; issue 17's contract)."""
+        pre = self.preemptions
+        if not pre:
+            return
+        if len(pre) > MAX_PREEMPTIONS:
+            raise InvalidSchedule(f"at most {MAX_PREEMPTIONS} preemptions",
+                                  field="preemptions", value=len(pre))
+        if self.threads < 2:
+            raise InvalidSchedule("a preemption hands the CPU to another thread; the "
+                                  "schedule needs 2 or more threads", preemption=0,
+                                  field="threads", value=self.threads)
+        for k, p in enumerate(pre):
+            if not isinstance(p, Preemption):
+                raise InvalidSchedule("expected a Preemption(op, after, to)", preemption=k,
+                                      field="preemption", value=p)
+            for f in ("op", "after", "to"):
+                v = getattr(p, f)
+                if not isinstance(v, int) or isinstance(v, bool):
+                    raise InvalidSchedule("expected an integer", preemption=k, field=f, value=v)
+            if not 0 <= p.op < len(self.ops):
+                raise InvalidSchedule(
+                    f"op must be 0..{len(self.ops) - 1}" if self.ops else
+                    "the schedule has no ops to preempt", preemption=k, field="op", value=p.op)
+            if not 1 <= p.after <= MAX_AFTER:
+                raise InvalidSchedule(f"after counts sync points from 1; must be 1..{MAX_AFTER}",
+                                      preemption=k, field="after", value=p.after)
+            if not 0 <= p.to < self.threads:
+                raise InvalidSchedule(f"thread must be 0..{self.threads - 1}", preemption=k,
+                                      field="to", value=p.to)
+            if p.to == self.ops[p.op].thread:
+                raise InvalidSchedule(f"op {p.op} runs on thread {p.to} itself; a preemption "
+                                      "hands the CPU to another thread", preemption=k,
+                                      field="to", value=p.to)
+            prev = pre[k - 1] if k else None
+            if prev is not None and (prev.op, prev.after) >= (p.op, p.after):
+                field, value = ("after", p.after) if prev.op == p.op else ("op", p.op)
+                raise InvalidSchedule(
+                    f"preemption {k - 1} is at the same op and sync point"
+                    if (prev.op, prev.after) == (p.op, p.after) else
+                    f"preemptions are sorted by (op, after); preemption {k - 1} is at "
+                    f"({prev.op}, {prev.after})", preemption=k, field=field, value=value)
 
     def signature(self, o: Op) -> Signature | None:
         """The combinator or custom op a make_from or call names (None for other ops)."""
@@ -388,11 +503,19 @@ class Schedule:
         return per
 
     def encode(self) -> list[int]:
-        """The compact int array the native driver reads."""
-        out = [_MAGIC, VERSION, self.slots, self.threads, len(self.ops)]
+        """The compact int array the native driver reads: magic, version, slots,
+        threads, the op count, (version 3: the preemption count,) OP_WORDS per op, then
+        (version 3) an (op, after, to) triple per preemption. Version 2, which has no
+        preemption count, when there are no preemptions."""
+        out = [_MAGIC, ENCODING_VERSION if self.preemptions else ENCODING_VERSION_PLAIN,
+               self.slots, self.threads, len(self.ops)]
+        if self.preemptions:
+            out.append(len(self.preemptions))
         for o in self.ops:
             args = list(o.args) + [0] * (OP_WORDS - 2 - len(o.args))
             out += [o.spec.code, o.thread, *args]
+        for p in self.preemptions:
+            out += [p.op, p.after, p.to]
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -408,6 +531,8 @@ class Schedule:
         if self.custom_ops:
             data["custom_ops"] = [c.to_json() for c in self.custom_ops]
         data["ops"] = [o.to_json() for o in self.ops]
+        if self.preemptions:
+            data["preemptions"] = [p.to_json() for p in self.preemptions]
         return data
 
     def dumps(self) -> str:
@@ -418,9 +543,16 @@ class Schedule:
         cust = [c.name for c in self.custom_ops]
         return [o.render(factories, comb, cust) for o in self.ops]
 
+    def render_preemptions(self, factories: Sequence[str] = ()) -> list[str]:
+        """One line per preemption, naming the op it splits as render() does."""
+        ops = self.render(factories) if self.preemptions else []
+        return [f"  preempt op {p.op} ({ops[p.op]}) after sync point {p.after} -> thread {p.to}"
+                for p in self.preemptions]
+
     def canonical(self) -> "Schedule":
         """The same schedule with slots renumbered in order of first use (0, 1, ...).
-        Equivalent but for the end-of-schedule drop order, so callers re-check it."""
+        Equivalent but for the end-of-schedule drop order, so callers re-check it. Ops
+        keep their places, so preemptions keep theirs."""
         order: dict[int, int] = {}
         for o in self.ops:
             for s in o.slots():
@@ -430,8 +562,30 @@ class Schedule:
                     for o in self.ops)
         return dataclasses.replace(self, ops=ops, slots=max(len(order), 1))
 
-    def replace(self, **changes: Any) -> "Schedule":
+    def replace(self, *, origin: Iterable[int | None] | None = None,
+                **changes: Any) -> "Schedule":
+        """dataclasses.replace, except that when the ops change (and `preemptions` is not
+        given) the preemptions follow their ops (renumbered_preemptions): origin[i] is
+        the index of the op that new op i comes from, or None for a new op. Without
+        `origin` the new ops replace the old ones in place, one for one."""
+        if "ops" in changes and "preemptions" not in changes and self.preemptions:
+            ops = tuple(changes["ops"])
+            if origin is None:
+                if len(ops) != len(self.ops):
+                    raise ValueError(f"replace(ops=...) from {len(self.ops)} ops to {len(ops)}: "
+                                     "pass origin= so that the preemptions follow their ops")
+                origin = range(len(ops))
+            threads = changes.get("threads", self.threads) or _derived_threads(ops)
+            changes["preemptions"] = renumbered_preemptions(self.preemptions, origin, ops,
+                                                            threads)
         return dataclasses.replace(self, **changes)
+
+    def without_ops(self, indices: Iterable[int]) -> "Schedule":
+        """The schedule with the ops at `indices` deleted; the preemptions of the others
+        are renumbered, those of the deleted ops dropped."""
+        gone = set(indices)
+        kept = [i for i in range(len(self.ops)) if i not in gone]
+        return self.replace(ops=tuple(self.ops[i] for i in kept), origin=kept)
 
 
 def from_json(data: Any) -> Schedule:
@@ -482,6 +636,7 @@ def from_json(data: Any) -> Schedule:
     for f, v in (("slots", slots), ("threads", threads)):
         if not isinstance(v, int) or isinstance(v, bool):
             raise InvalidSchedule("expected an integer", field=f, value=v)
+    preemptions = _preemptions_from_json(data, version)
     sigs = {}
     for key in ("combinators", "custom_ops"):
         raw_sigs = data.get(key, [])
@@ -489,7 +644,69 @@ def from_json(data: Any) -> Schedule:
             raise InvalidSchedule("expected a list of {\"name\", \"inputs\", \"min\", \"max\"}",
                                   field=key, value=raw_sigs)
         sigs[key] = tuple(Signature.from_json(d) for d in raw_sigs)
-    return Schedule(target=target, ops=tuple(ops), slots=slots, threads=threads, **sigs)
+    return Schedule(target=target, ops=tuple(ops), slots=slots, threads=threads,
+                    preemptions=preemptions, **sigs)
+
+
+def _preemptions_from_json(data: dict, version: int) -> tuple[Preemption, ...]:
+    if "preemptions" not in data:
+        return ()
+    raw_list = data["preemptions"]
+    if version < 3:
+        raise InvalidSchedule(f"preemptions are a version 3 field; this file says version "
+                              f"{version}", field="preemptions", value=raw_list)
+    if not isinstance(raw_list, list):
+        raise InvalidSchedule("expected a list like [{\"op\": 3, \"after\": 1, \"to\": 1}]",
+                              field="preemptions", value=raw_list)
+    if len(raw_list) > MAX_PREEMPTIONS:
+        raise InvalidSchedule(f"at most {MAX_PREEMPTIONS} preemptions", field="preemptions",
+                              value=len(raw_list))
+    out = []
+    for k, raw in enumerate(raw_list):
+        if not isinstance(raw, dict):
+            raise InvalidSchedule("expected an object like {\"op\": 3, \"after\": 1, \"to\": 1}",
+                                  preemption=k, field="preemption", value=raw)
+        unknown = sorted(set(raw) - {"op", "after", "to"})
+        if unknown:
+            raise InvalidSchedule("a preemption takes op, after and to", preemption=k,
+                                  field=unknown[0], value=raw[unknown[0]])
+        for f in ("op", "after", "to"):
+            v = raw.get(f)
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise InvalidSchedule("expected an integer", preemption=k, field=f, value=v)
+        out.append(Preemption(raw["op"], raw["after"], raw["to"]))
+    return tuple(out)
+
+
+def decode(target: str, words: Sequence[int], combinators: Iterable[Signature] = (),
+           custom_ops: Iterable[Signature] = ()) -> Schedule:
+    """A Schedule from the driver's int encoding, version 2 or 3 (the inverse of
+    Schedule.encode)."""
+    words = list(words)
+    version = words[1] if len(words) >= 2 else None
+    head = 6 if version == ENCODING_VERSION else 5
+    if (len(words) < head or words[0] != _MAGIC or version not in ENCODES_VERSIONS
+            or not 0 <= words[4] <= MAX_OPS):
+        raise InvalidSchedule("not a driver encoding", field="words", value=words[:head])
+    slots, threads, n = words[2], words[3], words[4]
+    n_pre = words[5] if head == 6 else 0
+    if not 0 <= n_pre <= MAX_PREEMPTIONS or len(words) != head + OP_WORDS * n + \
+            PREEMPTION_WORDS * n_pre:
+        raise InvalidSchedule("not a driver encoding", field="words", value=words[:head])
+    ops = []
+    for i in range(n):
+        code, thread, *args = words[head + OP_WORDS * i: head + OP_WORDS * (i + 1)]
+        name = CODE_TO_NAME.get(code)
+        if name is None:
+            raise InvalidSchedule("unknown op code", index=i, field="code", value=code)
+        ops.append(Op(name, tuple(args[:len(OPS[name].fields)]), thread))
+    at = head + OP_WORDS * n
+    triples = (words[at + PREEMPTION_WORDS * k: at + PREEMPTION_WORDS * (k + 1)]
+               for k in range(n_pre))
+    preemptions = tuple(Preemption(*t) for t in triples)
+    return Schedule(target=target, ops=tuple(ops), slots=slots, threads=threads,
+                    combinators=tuple(combinators), custom_ops=tuple(custom_ops),
+                    preemptions=preemptions)
 
 
 def loads(text: str) -> Schedule:

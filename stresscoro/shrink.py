@@ -3,13 +3,16 @@ native explorer) are shrunk here and reported through the campaign's own ending
 (runner.Campaign.result): same JSON, same deduplication, same reproducers, same
 verification, and the minimal schedules kept in the same example database.
 
-The shrinker works on schedules: it tries shorter and simpler ones (chunks of ops
+The shrinker works on schedules: it tries shorter and simpler ones (first each
+preemption removed, its sync point lowered, its thread lowered; then chunks of ops
 deleted; an op that makes an object bypassed; a drop and a later resume of another
 object merged into one probe, which empties its slot and awaits the object; then
 factories, arguments and threads lowered), passes each through the
 legality model (strategies.rebuild, so a candidate is always a schedule the
 generator could draw), and keeps it when it still shows the same kind of finding.
-Greedy to a fixed point: no single deletion or lowering keeps the finding."""
+Preemptions follow their ops through every change (Schedule.replace with `origin`):
+those of a deleted op go with it. Greedy to a fixed point: no single deletion or
+lowering keeps the finding."""
 
 from __future__ import annotations
 
@@ -17,30 +20,38 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 
 from .oracle import Finding
 from .runner import Campaign, CampaignResult, FoundBug, forbidden
-from .schedule import InvalidSchedule, Op, Schedule
+from .schedule import InvalidSchedule, Op, Preemption, Schedule, ordered_preemptions
 from .strategies import DEFAULT_MAX_OPS, rebuild
 from .targets import Target
 
 
 def _size(s: Schedule) -> tuple:
-    return (len(s.ops), sum(o.thread for o in s.ops),
-            sum(abs(v) for o in s.ops for v in o.args))
+    """Smaller is simpler: fewer preemptions, then fewer ops, then lower threads and
+    arguments, then earlier sync points and lower threads handed the CPU."""
+    return (len(s.preemptions), len(s.ops), sum(o.thread for o in s.ops),
+            sum(abs(v) for o in s.ops for v in o.args),
+            sum(p.after for p in s.preemptions), sum(p.to for p in s.preemptions))
 
 
 def _candidates(s: Schedule, factories: Sequence[dict],
-                capabilities: Collection[str]) -> Iterator[tuple[Op, ...]]:
+                capabilities: Collection[str]) -> Iterator[dict]:
+    """Changes to try on `s`, simplest first, as Schedule.replace's arguments."""
+    yield from _preemption_candidates(s)
     ops = s.ops
     n = len(ops)
+    every = range(n)
     k = n // 2
     while k >= 1:  # chunks, largest first, from the end (later ops depend on earlier)
         for start in range(n - k, -1, -1):
-            yield ops[:start] + ops[start + k:]
+            yield {"ops": ops[:start] + ops[start + k:],
+                   "origin": [*every[:start], *every[start + k:]]}
         k //= 2
     for j, o in enumerate(ops):  # bypass: drop an op that makes dst from src; later uses take src
         made = _made_from(o)
         if made is not None:
             dst, src = made
-            yield ops[:j] + tuple(_renamed(later, dst, src) for later in ops[j + 1:])
+            yield {"ops": ops[:j] + tuple(_renamed(later, dst, src) for later in ops[j + 1:]),
+                   "origin": [*every[:j], *every[j + 1:]]}
     if "probe" in capabilities:  # merge: drop(x) ... resume(y) -> ... probe(x, y)
         for i, o in enumerate(ops):
             if o.name != "drop":
@@ -49,7 +60,9 @@ def _candidates(s: Schedule, factories: Sequence[dict],
                 later = ops[j]
                 if later.name in ("resume", "await"):
                     merged = Op("probe", (o.args[0], later.args[0]), later.thread)
-                    yield ops[:i] + ops[i + 1:j] + (merged,) + ops[j + 1:]
+                    # The probe takes the resume's place, and its preemptions.
+                    yield {"ops": ops[:i] + ops[i + 1:j] + (merged,) + ops[j + 1:],
+                           "origin": [*every[:i], *every[i + 1:]]}
     for i, o in enumerate(ops):
         simpler = [Op("resume", (v,), o.thread) for v in o.slots()
                    if o.name != "resume" and "resume" in capabilities]
@@ -66,8 +79,31 @@ def _candidates(s: Schedule, factories: Sequence[dict],
                 simpler.append(Op("make", (o.args[0], o.args[1], flo), o.thread))
         if o.thread:
             simpler.append(Op(o.name, o.args, 0))
-        for c in simpler:
-            yield ops[:i] + (c,) + ops[i + 1:]
+        for c in simpler:  # in place: the op keeps its preemptions (not any to its thread)
+            yield {"ops": ops[:i] + (c,) + ops[i + 1:]}
+
+
+def _preemption_candidates(s: Schedule) -> Iterator[dict]:
+    """Each preemption removed; then each one's sync point lowered (to the first, then
+    halfway, then by one), then the thread it hands the CPU to lowered."""
+    pre = s.preemptions
+    for k in range(len(pre)):
+        yield {"preemptions": pre[:k] + pre[k + 1:]}
+    for k, p in enumerate(pre):
+        for after in sorted({1, p.after // 2, p.after - 1} - {0, p.after}):
+            yield {"preemptions": _changed(s, k, Preemption(p.op, after, p.to))}
+    for k, p in enumerate(pre):
+        for to in range(p.to):
+            if to != s.ops[p.op].thread:
+                yield {"preemptions": _changed(s, k, Preemption(p.op, p.after, to))}
+
+
+def _changed(s: Schedule, k: int, p: Preemption) -> tuple[Preemption, ...]:
+    """s's preemptions with the k-th replaced by `p`, in order (one that lands on
+    another's (op, after) goes)."""
+    pre = list(s.preemptions)
+    pre[k] = p
+    return ordered_preemptions(pre, s.ops, s.threads)
 
 
 _SLOT_FIELDS = ("slot", "src", "dst", "a", "b", "src2", "x", "y")
@@ -96,9 +132,9 @@ def shrink(schedule: Schedule, fails: Callable[[Schedule], bool], factories: Seq
     improved = True
     while improved:
         improved = False
-        for ops in _candidates(best, factories, capabilities):
+        for changes in _candidates(best, factories, capabilities):
             try:
-                cand = rebuild(best.replace(ops=ops), factories, rules)
+                cand = rebuild(best.replace(**changes), factories, rules)
             except InvalidSchedule:
                 continue
             if cand in seen or _size(cand) >= _size(best):

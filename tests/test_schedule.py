@@ -10,7 +10,7 @@ import pytest
 
 from stresscoro import oracle, worker
 from stresscoro import schedule as sched
-from stresscoro.schedule import OPS, InvalidSchedule, Op, Schedule, make, op
+from stresscoro.schedule import OPS, InvalidSchedule, Op, Preemption, Schedule, make, op
 
 ROOT = Path(__file__).resolve().parent.parent
 INCLUDE = ROOT / "native" / "include" / "stresscoro"
@@ -51,7 +51,8 @@ def test_json_round_trip_keeps_every_op_thread_and_size():
     assert back == s
     assert back.dumps() == text
     data = json.loads(text)
-    assert data["format"] == "stresscoro-schedule" and data["version"] == 2
+    assert data["format"] == "stresscoro-schedule" and data["version"] == 3
+    assert "preemptions" not in data  # left out when there are none
     assert data["target"] == "shared-task"
     assert (data["slots"], data["threads"]) == (6, 3)
     assert data["ops"][0] == {"op": "make", "slot": 0, "factory": 1, "arg": 7}
@@ -225,7 +226,7 @@ def test_copy_into_a_slot_held_by_another_thread_is_rejected():
 @pytest.mark.parametrize("top, field, value, words", [
     ({"format": "something-else"}, "format", "something-else", ["stresscoro-schedule"]),
     ({"format": None}, "format", None, ["stresscoro-schedule"]),
-    ({"version": 3}, "version", 3, ["versions 1, 2"]),
+    ({"version": 4}, "version", 4, ["versions 1, 2, 3"]),
     ({"version": "1"}, "version", "1", ["version"]),
     ({"target": ""}, "target", "", ["target"]),
     ({"target": None}, "target", None, ["target"]),
@@ -406,7 +407,8 @@ def test_op_codes_match_the_driver():
 def test_schedule_limits_match_the_driver():
     driver = INCLUDE / "driver.hpp"
     assert _constant(driver, "schedule_magic") == sched._MAGIC == 0x5343
-    assert _constant(driver, "schedule_version") == sched.VERSION
+    # The driver reads version 2 and, with preemptions, version 3 (its newest).
+    assert _constant(driver, "schedule_version") in sched.ENCODES_VERSIONS
     assert _constant(driver, "max_slots") == sched.MAX_SLOTS
     assert _constant(driver, "max_threads") == sched.MAX_THREADS
     assert _constant(driver, "max_ops") == sched.MAX_OPS
@@ -462,7 +464,7 @@ def composed() -> Schedule:
 def test_composition_ops_round_trip_with_their_signatures():
     s = composed()
     data = json.loads(s.dumps())
-    assert data["version"] == 2
+    assert data["version"] == 3
     assert data["combinators"][1] == {"name": "when_all", "inputs": ["ref", "ref"], "min": 0, "max": 3}
     assert data["ops"][3] == {"op": "make_from", "dst": 3, "combinator": 0, "arg": 0, "src": 2}
     assert data["ops"][6] == {"op": "call", "fn": 1, "arg": 0}  # unused slots left out
@@ -540,3 +542,209 @@ def test_check_target_rejects_a_signature_the_target_does_not_have():
     changed[0]["inputs"] = ["copy"]
     with pytest.raises(InvalidSchedule, match="not the target's"):
         s.check_target(caps, [{"name": "v", "min": 0, "max": 9}], changed, target_ops)
+
+
+# -- preemptions (version 3) ---------------------------------------------------------
+
+
+def two_threads(*preemptions: Preemption) -> Schedule:
+    """Two objects, one a thread, each dropped by its holder: a drop can be preempted."""
+    return Schedule("shared-task", (
+        make(0),
+        make(1, thread=1),
+        op("copy", 0, 2),
+        op("drop", 0),
+        op("drop", 1, thread=1),
+    ), preemptions=preemptions)
+
+
+def test_preemptions_round_trip_through_json_version_3():
+    s = two_threads(Preemption(2, 1, 1), Preemption(3, 1, 1), Preemption(3, 4, 1),
+                    Preemption(4, 2, 0))
+    text = s.dumps()
+    data = json.loads(text)
+    assert data["version"] == 3
+    assert data["preemptions"][0] == {"op": 2, "after": 1, "to": 1}
+    assert list(data)[-1] == "preemptions"  # after the ops they refer to
+    back = sched.loads(text)
+    assert back == s and back.preemptions == s.preemptions
+    assert back.dumps() == text
+
+
+def test_a_version_2_file_loads_with_no_preemptions():
+    data = json.loads(two_threads().dumps())
+    data["version"] = 2
+    s = sched.from_json(data)
+    assert s.preemptions == () and s == two_threads()
+    stored = json.loads((Path(__file__).parent / "schedules" / "copyable-task.json").read_text())
+    assert sched.from_json(stored).preemptions == ()
+
+
+def test_a_version_2_file_may_not_carry_preemptions():
+    data = json.loads(two_threads(Preemption(3, 1, 1)).dumps())
+    data["version"] = 2
+    e = _invalid(data)
+    assert e.field == "preemptions" and "version 3 field" in str(e) and "version 2" in str(e)
+
+
+@pytest.mark.parametrize("preemptions, k, field, value, words", [
+    ((Preemption(5, 1, 1),), 0, "op", 5, ["op must be 0..4"]),
+    ((Preemption(-1, 1, 1),), 0, "op", -1, ["op must be 0..4"]),
+    ((Preemption(3, 0, 1),), 0, "after", 0, ["from 1", "1..64"]),
+    ((Preemption(3, 65, 1),), 0, "after", 65, ["1..64"]),
+    ((Preemption(3, 1, 2),), 0, "to", 2, ["thread must be 0..1"]),
+    ((Preemption(3, 1, 0),), 0, "to", 0, ["op 3 runs on thread 0 itself"]),
+    ((Preemption(4, 1, 1),), 0, "to", 1, ["op 4 runs on thread 1 itself"]),
+    ((Preemption(3, 2, 1), Preemption(3, 1, 1)), 1, "after", 1, ["sorted by (op, after)"]),
+    ((Preemption(3, 1, 1), Preemption(2, 1, 1)), 1, "op", 2, ["sorted by (op, after)"]),
+    ((Preemption(3, 1, 1), Preemption(3, 1, 1)), 1, "after", 1, ["same op and sync point"]),
+    ((Preemption(3, True, 1),), 0, "after", True, ["expected an integer"]),
+])
+def test_each_illegal_preemption_is_rejected_by_name(preemptions, k, field, value, words):
+    with pytest.raises(InvalidSchedule) as info:
+        two_threads(*preemptions)
+    e = info.value
+    assert (e.preemption, e.index, e.field, e.value) == (k, None, field, value)
+    assert str(e).startswith(f"preemption {k}, field {field!r}={value!r}: ")
+    for w in words:
+        assert w in str(e)
+
+
+def test_preemptions_need_two_threads():
+    with pytest.raises(InvalidSchedule, match="2 or more threads") as info:
+        Schedule("task", (make(0), op("drop", 0)), preemptions=(Preemption(1, 1, 0),))
+    assert info.value.field == "threads" and info.value.value == 1
+
+
+def test_at_most_max_preemptions():
+    many = tuple(Preemption(3, a, 1) for a in range(1, sched.MAX_PREEMPTIONS + 2))
+    with pytest.raises(InvalidSchedule, match=f"at most {sched.MAX_PREEMPTIONS}"):
+        two_threads(*many)
+    assert len(two_threads(*many[:sched.MAX_PREEMPTIONS]).preemptions) == sched.MAX_PREEMPTIONS
+
+
+@pytest.mark.parametrize("raw, field, value", [
+    ("x", "preemptions", "x"),
+    (["x"], "preemption", "x"),
+    ([{"op": 3, "after": 1, "to": 1, "thread": 0}], "thread", 0),
+    ([{"op": 3, "after": "1", "to": 1}], "after", "1"),
+    ([{"op": 3, "to": 1}], "after", None),
+])
+def test_malformed_preemptions_in_a_file_name_field_and_value(raw, field, value):
+    data = json.loads(two_threads().dumps())
+    data["preemptions"] = raw
+    e = _invalid(data)
+    assert (e.field, e.value) == (field, value)
+
+
+def test_encode_version_3_layout():
+    s = two_threads(Preemption(3, 1, 1), Preemption(4, 7, 0))
+    enc = s.encode()
+    assert enc[:6] == [0x5343, 3, 3, 2, 5, 2]
+    assert len(enc) == 6 + 7 * 5 + 3 * 2
+    assert enc[6:13] == [OPS["make"].code, 0, 0, 0, 0, 0, 0]
+    assert enc[6 + 7 * 4: 6 + 7 * 5] == [OPS["drop"].code, 1, 1, 0, 0, 0, 0]
+    assert enc[-6:] == [3, 1, 1, 4, 7, 0]
+    assert sched.decode("shared-task", enc) == s
+
+
+def test_a_schedule_without_preemptions_encodes_as_version_2():
+    enc = two_threads().encode()
+    assert enc[:5] == [0x5343, 2, 3, 2, 5] and len(enc) == 5 + 7 * 5
+    assert sched.decode("shared-task", enc) == two_threads()
+
+
+def test_render_preemptions_names_the_op_it_splits():
+    s = two_threads(Preemption(3, 1, 1), Preemption(4, 2, 0))
+    assert s.render_preemptions() == [
+        "  preempt op 3 (drop(0)) after sync point 1 -> thread 1",
+        "  preempt op 4 (drop(1) @t1) after sync point 2 -> thread 0"]
+    assert two_threads().render_preemptions() == []
+
+
+def test_deleting_ops_renumbers_preemptions_and_drops_those_of_deleted_ops():
+    s = two_threads(Preemption(2, 1, 1), Preemption(3, 1, 1), Preemption(4, 2, 0))
+    assert s.without_ops([2]).preemptions == (Preemption(2, 1, 1), Preemption(3, 2, 0))
+    assert s.without_ops([0]).preemptions == (Preemption(1, 1, 1), Preemption(2, 1, 1),
+                                              Preemption(3, 2, 0))
+    assert s.without_ops([3, 4]).preemptions == (Preemption(2, 1, 1),)
+
+
+def test_an_op_moved_to_the_preempting_thread_loses_its_preemption():
+    s = two_threads(Preemption(2, 1, 1), Preemption(4, 2, 0))
+    ops = list(s.ops)
+    ops[4] = op("drop", 1, thread=0)  # now on thread 0: its hand-off to thread 0 is gone
+    ops[1] = make(1)
+    assert s.replace(ops=tuple(ops)).preemptions == (Preemption(2, 1, 1),)
+
+
+def test_replace_with_other_ops_needs_their_origin():
+    s = two_threads(Preemption(3, 1, 1))
+    with pytest.raises(ValueError, match="origin="):
+        s.replace(ops=s.ops[:4])
+    moved = s.replace(ops=(make(2),) + s.ops, origin=[None, 0, 1, 2, 3, 4])
+    assert moved.preemptions == (Preemption(4, 1, 1),)
+    assert s.replace(ops=s.ops[:3] + s.ops[4:], origin=[0, 1, 2, 4]).preemptions == ()
+
+
+def test_canonical_keeps_preemptions_on_the_same_ops():
+    s = Schedule("shared-task", (make(2), make(0, thread=1), op("drop", 2),
+                                 op("drop", 0, thread=1)),
+                 preemptions=(Preemption(2, 1, 1), Preemption(3, 3, 0)))
+    c = s.canonical()
+    assert [o.name for o in c.ops] == [o.name for o in s.ops]
+    assert c.ops[2] == op("drop", 0) and c.preemptions == s.preemptions
+
+
+def test_ordered_preemptions_is_what_both_generators_normalise_to():
+    ops = two_threads().ops
+    drawn = [Preemption(3, 2, 1), Preemption(2, 1, 1), Preemption(3, 2, 0),
+             Preemption(9, 1, 1), Preemption(3, 1, 1)]
+    # Sorted by (op, after); of two at (3, 2) the first drawn; illegal ones left out.
+    assert sched.ordered_preemptions(drawn, ops, 2) == (
+        Preemption(2, 1, 1), Preemption(3, 1, 1), Preemption(3, 2, 1))
+
+
+# Drawn by the strategy on 2 and 3 threads: the preemptions of real draws.
+_CAPS = {"make", "copy", "move", "resume", "drop", "touch", "send", "swap"}
+_FACTORIES = [{"name": "value", "min": 0, "max": 3}]
+
+
+def _preempted_schedules():
+    from hypothesis import strategies as st
+
+    from stresscoro.strategies import schedules
+    return st.sampled_from([2, 3]).flatmap(
+        lambda threads: schedules("t", _CAPS, _FACTORIES, threads=threads))
+
+
+def test_preemptions_survive_json_and_canonical_keeps_them_on_their_ops():
+    from hypothesis import given, settings
+
+    seen = []
+
+    @settings(max_examples=100, database=None, deadline=None)
+    @given(_preempted_schedules())
+    def check(s):
+        seen.append(bool(s.preemptions))
+        assert sched.loads(s.dumps()) == s
+        assert sched.decode(s.target, s.encode()) == s
+        c = s.canonical()
+        assert c.preemptions == s.preemptions
+        for p in c.preemptions:  # the same op, only its slots renamed
+            assert (c.ops[p.op].name, c.ops[p.op].thread) == (s.ops[p.op].name, s.ops[p.op].thread)
+        assert len(s.render_preemptions()) == len(s.preemptions)
+
+    check()
+    assert any(seen) and not all(seen)
+
+
+def test_hypothesis_shrinks_a_needed_preemption_to_its_simplest():
+    from hypothesis import find, settings
+
+    from stresscoro.strategies import schedules
+    found = find(schedules("t", _CAPS, _FACTORIES, threads=3),
+                 lambda s: any(p.after >= 3 for p in s.preemptions),
+                 settings=settings(database=None, derandomize=True, max_examples=500))
+    assert found.ops == (make(0),)
+    assert found.preemptions == (Preemption(0, 3, 1),)

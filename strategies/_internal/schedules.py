@@ -31,6 +31,18 @@ through a model of the schedule that keeps it meaningful and legal:
   replaced, moved from, assigned, swapped, consumed or sent, and neither is sent the
   borrower, as a C++ caller keeps a by-reference argument alive. (The end-of-schedule
   drops go newest first, so a borrower is always destroyed before what it borrows.)
+
+Preemptions (schedule.Preemption) are drawn after the ops, over the ops as built, and
+only with two threads or more: a list of 0 to MAX_DRAWN_PREEMPTIONS, each an op index,
+`after` in 1..MAX_DRAWN_AFTER and `to` as an index among the threads other than that
+op's (so that it shrinks toward no preemptions, sync point 1 and the lowest other
+thread). The list is then put in the schedule's order (schedule.ordered_preemptions):
+sorted by (op, after), and of two at the same (op, after) the first drawn kept. A
+preemption is not steered by the model: handing the CPU to another thread at any sync
+point is legal (the thread runs its next pending op, or nothing), so every preemption
+that names an op of the schedule and another of its threads is kept as drawn. When a
+model pass leaves an op out (rebuild of a changed schedule), its preemptions go too, and
+the others follow their ops.
 """
 
 from __future__ import annotations
@@ -42,7 +54,8 @@ from collections.abc import Collection, Sequence
 
 from hypothesis import strategies as st
 
-from stresscoro.schedule import OPS, InvalidSchedule, Op, Schedule, Signature
+from stresscoro.schedule import (OPS, InvalidSchedule, Op, Preemption, Schedule, Signature,
+                                 ordered_preemptions, renumbered_preemptions)
 
 DEFAULT_MAX_OPS = 12
 DEFAULT_SLOTS = 3
@@ -64,6 +77,11 @@ _USES = {"copy": ("src",), "move": ("src",), "copy_assign": ("src",), "move_assi
 _WRITES_FRAME = ("resume", "touch", "await", "probe")
 # One draw in this many keeps an empty slot where a live one was expected.
 _KEEP_EMPTY_ONE_IN = 16
+# Preemptions a schedule draws (with 2 threads or more), and the latest sync point one
+# names: a bug inside an op rarely needs more than two hand-offs, and most ops of the
+# built-in targets execute a handful of sync points.
+MAX_DRAWN_PREEMPTIONS = 3
+MAX_DRAWN_AFTER = 8
 
 
 def _steer(slot: int, live: Sequence[bool], keep_empty: bool, spread: bool = False) -> int:
@@ -280,11 +298,14 @@ def _disturbed(op: Op, sig: Signature | None) -> tuple[int, ...]:
 def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, threads: int,
            rules: dict, raw_ops: list[tuple[str, tuple[int, ...], int, int]],
            combinators: tuple[Signature, ...] = (),
-           custom_ops: tuple[Signature, ...] = (), spread: bool = False) -> Schedule:
-    """Turn raw draws into a legal schedule (see the module docstring)."""
+           custom_ops: tuple[Signature, ...] = (), spread: bool = False,
+           preemptions: Sequence[Preemption] = ()) -> Schedule:
+    """Turn raw draws into a legal schedule (see the module docstring). `preemptions`
+    name raw ops by index; each follows its op, or goes with it when it is left out."""
     model = _Model([False] * slots, [None] * slots, [None] * slots)
     ops: list[Op] = []
-    for name, raw, keep, drawn_thread in raw_ops:
+    origin: list[int | None] = []  # per op built, the raw op it comes from
+    for drawn, (name, raw, keep, drawn_thread) in enumerate(raw_ops):
         keep_empty = keep == _KEEP_EMPTY_ONE_IN - 1
         sig = _signature_of(name, raw, combinators, custom_ops)
         n_inputs = len(sig.inputs) if sig is not None else 0
@@ -360,6 +381,7 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
                     made = Op("make", (s_in, f_in, lo + min(a_in, hi - lo)), base)
                     model.apply(made)
                     ops.append(made)
+                    origin.append(None)
             if len(taken) < n_inputs + (name == "make_from"):
                 continue
         if name == "probe" and args[0] == args[1]:
@@ -385,8 +407,10 @@ def _build(target: str, factories: tuple[tuple[int, int], ...], slots: int, thre
         op = Op(name, op.args, thread)
         model.apply(op, sig)
         ops.append(op)
+        origin.append(drawn)
     return Schedule(target=target, ops=tuple(ops), slots=slots, threads=threads,
-                    combinators=combinators, custom_ops=custom_ops)
+                    combinators=combinators, custom_ops=custom_ops,
+                    preemptions=renumbered_preemptions(preemptions, origin, ops, threads))
 
 
 def rebuild(schedule: Schedule, factories: Sequence[dict], rules: dict | None = None, *,
@@ -395,12 +419,13 @@ def rebuild(schedule: Schedule, factories: Sequence[dict], rules: dict | None = 
     written (`spread`: as for a composition target). The model accepts the schedule
     unchanged exactly when the result equals it: every op legal where it stands, the
     check the native generator (native/include/stresscoro/generator.hpp) is held to.
-    An op the model would steer elsewhere is fed as a deliberate keep-empty draw."""
+    An op the model would steer elsewhere is fed as a deliberate keep-empty draw. The
+    preemptions follow their ops; those of an op the model leaves out are dropped."""
     rules = dict(rules or {})
     ranges = tuple((int(f["min"]), int(f["max"])) for f in factories)
     return _build(schedule.target, ranges, schedule.slots, schedule.threads, rules,
                   _raw_draws(schedule, ranges, rules, spread), schedule.combinators,
-                  schedule.custom_ops, spread=spread)
+                  schedule.custom_ops, spread=spread, preemptions=schedule.preemptions)
 
 
 def _raw_draws(schedule: Schedule, ranges: tuple[tuple[int, int], ...], rules: dict,
@@ -535,6 +560,42 @@ def _op_draws(name: str, take, n_factories: int, widest: int, slots: int, thread
     return name, tuple(raw), keep, thread
 
 
+def _preemption_draws(take, n_ops: int, threads: int) -> tuple[int, int, int]:
+    """One preemption's draws, in the order the strategy makes them: the op (0..n_ops-1),
+    `after` (1..MAX_DRAWN_AFTER) and `to` as an index among the other threads, lowest
+    first; take(k, lo, hi) as for _op_draws. A value with one possibility is not drawn."""
+    op = take("op", 0, n_ops - 1) if n_ops > 1 else 0
+    after = take("after", 1, MAX_DRAWN_AFTER)
+    other = take("to", 0, threads - 2) if threads > 2 else 0
+    return op, after, other
+
+
+def _preempted(schedule: Schedule, drawn: Sequence[tuple[int, int, int]]) -> Schedule:
+    """`schedule` with the drawn preemptions, in the schedule's order."""
+    if not drawn:
+        return schedule
+    ops = schedule.ops
+    pre = [Preemption(op, after, other + (other >= ops[op].thread)) for op, after, other in drawn]
+    return schedule.replace(preemptions=ordered_preemptions(pre, ops, schedule.threads))
+
+
+@st.composite
+def _raw_preemption(draw, n_ops: int, threads: int):
+    return _preemption_draws(lambda _k, lo, hi: draw(st.integers(lo, hi)), n_ops, threads)
+
+
+@st.composite
+def _planned(draw, p: "_Plan", raw_ops):
+    """A schedule: the ops (raw_ops, through the model), then its preemptions."""
+    s = _build(p.target, p.ranges, p.slots, p.threads, p.rules, draw(raw_ops), p.combinators,
+               p.custom_ops, spread=p.composition)
+    if not p.preempts or not s.ops:
+        return s
+    drawn = draw(st.lists(_raw_preemption(len(s.ops), p.threads),
+                          max_size=MAX_DRAWN_PREEMPTIONS))
+    return _preempted(s, drawn)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Plan:
     """What schedules() draws from, its arguments settled."""
@@ -548,6 +609,12 @@ class _Plan:
     rules: dict
     combinators: tuple[Signature, ...]
     custom_ops: tuple[Signature, ...]
+    preemptions: bool = True
+
+    @property
+    def preempts(self) -> bool:
+        """Draws preemptions: asked to, and with another thread to hand the CPU to."""
+        return self.preemptions and self.threads >= 2
 
     @property
     def composition(self) -> bool:
@@ -564,7 +631,7 @@ class _Plan:
 def _plan(target: str, capabilities: Collection[str], factories: Sequence[dict], *,
           max_ops: int = DEFAULT_MAX_OPS, slots: int | None = None, threads: int = 1,
           rules: dict | None = None, combinators: Sequence[Signature] = (),
-          custom_ops: Sequence[Signature] = ()) -> _Plan:
+          custom_ops: Sequence[Signature] = (), preemptions: bool = True) -> _Plan:
     rules = dict(rules or {})
     combinators, custom_ops = tuple(combinators), tuple(custom_ops)
     if slots is None:
@@ -581,29 +648,33 @@ def _plan(target: str, capabilities: Collection[str], factories: Sequence[dict],
     ranges = tuple((int(f["min"]), int(f["max"])) for f in factories)
     if not ranges:
         raise ValueError(f"target {target!r} declares no factories")
-    return _Plan(target, names, ranges, max_ops, slots, threads, rules, combinators, custom_ops)
+    return _Plan(target, names, ranges, max_ops, slots, threads, rules, combinators, custom_ops,
+                 bool(preemptions))
 
 
 def schedules(target: str, capabilities: Collection[str], factories: Sequence[dict], *,
               max_ops: int = DEFAULT_MAX_OPS, slots: int | None = None,
               threads: int = 1, rules: dict | None = None,
               combinators: Sequence[Signature] = (),
-              custom_ops: Sequence[Signature] = ()) -> st.SearchStrategy[Schedule]:
+              custom_ops: Sequence[Signature] = (),
+              preemptions: bool = True) -> st.SearchStrategy[Schedule]:
     """Schedules for `target` using only `capabilities` (op names) and its `factories`
     (dicts with min and max), over `slots` slots and `threads` threads, within the
     target's declared ownership `rules` (see stresscoro/adapter.hpp). With one thread,
     or a target that keeps objects on one thread, `send` is never generated.
     make_from and call are generated over the target's `combinators` and `custom_ops`
     (schedule.Signature), when it has some. `slots` defaults to DEFAULT_SLOTS, or
-    COMPOSITION_SLOTS for a target with combinators."""
+    COMPOSITION_SLOTS for a target with combinators. With two threads or more, each
+    schedule also draws up to MAX_DRAWN_PREEMPTIONS preemptions inside its ops, unless
+    `preemptions` is false."""
     p = _plan(target, capabilities, factories, max_ops=max_ops, slots=slots, threads=threads,
-              rules=rules, combinators=combinators, custom_ops=custom_ops)
+              rules=rules, combinators=combinators, custom_ops=custom_ops,
+              preemptions=preemptions)
     if p.composition:
         raw_ops = _swarm_ops(p.names, p.op_args, p.max_ops)
     else:
         raw_ops = st.lists(_raw_op(p.names, *p.op_args), min_size=1, max_size=p.max_ops)
-    return raw_ops.map(lambda raw: _build(p.target, p.ranges, p.slots, p.threads, p.rules, raw,
-                                          p.combinators, p.custom_ops, spread=p.composition))
+    return _planned(p, raw_ops)
 
 
 def schedule_choices(schedule: Schedule, capabilities: Collection[str],
@@ -614,8 +685,8 @@ def schedule_choices(schedule: Schedule, capabilities: Collection[str],
     replays a schedule found by another engine (the native explorer, a fuzzer input)
     as if it had found it itself. The schedule may use fewer slots or threads than the
     strategy; it is drawn over the strategy's. Raises InvalidSchedule when the strategy
-    cannot draw it: longer than max_ops, beyond its slots or threads, or an op the
-    model does not accept where it stands."""
+    cannot draw it: longer than max_ops, beyond its slots or threads, an op the model
+    does not accept where it stands, or preemptions beyond what it draws."""
     p = _plan(schedule.target, capabilities, factories, **kwargs)
     if not 1 <= len(schedule.ops) <= p.max_ops:
         raise InvalidSchedule(f"the strategy draws 1 to {p.max_ops} ops", field="ops",
@@ -624,8 +695,14 @@ def schedule_choices(schedule: Schedule, capabilities: Collection[str],
     # Only a make draws its thread; every other op takes its slots' holder's.
     raw_ops = [(name, raw, keep, thread if name == "make" else 0)
                for name, raw, keep, thread in _raw_draws(want, p.ranges, p.rules, p.composition)]
+    if want.preemptions and not p.preempts:
+        raise InvalidSchedule("the strategy draws no preemptions", field="preemptions",
+                              value=len(want.preemptions))
+    if len(want.preemptions) > MAX_DRAWN_PREEMPTIONS:
+        raise InvalidSchedule(f"the strategy draws 0 to {MAX_DRAWN_PREEMPTIONS} preemptions",
+                              field="preemptions", value=len(want.preemptions))
     if _build(p.target, p.ranges, p.slots, p.threads, p.rules, raw_ops, p.combinators,
-              p.custom_ops, spread=p.composition) != want:
+              p.custom_ops, spread=p.composition, preemptions=want.preemptions) != want:
         raise InvalidSchedule("the strategy's model does not draw this schedule as it stands",
                               field="ops", value=len(schedule.ops))
     names = _enabled(p.names, 0) if p.composition else p.names
@@ -645,6 +722,21 @@ def schedule_choices(schedule: Schedule, capabilities: Collection[str],
 
         _op_draws(name, take, *p.op_args)
     choices.append(False)  # st.lists: no more elements
+    if p.preempts and want.ops:
+        for k, pre in enumerate(want.preemptions):
+            choices.append(True)  # st.lists: one more preemption
+            thread = want.ops[pre.op].thread
+            given = {"op": pre.op, "after": pre.after, "to": pre.to - (pre.to > thread)}
+
+            def take_preemption(key, lo: int, hi: int) -> int:
+                if not lo <= given[key] <= hi:
+                    raise InvalidSchedule(f"a preemption draw is out of the strategy's {lo}..{hi}",
+                                          preemption=k, field=key, value=given[key])
+                choices.append(given[key])
+                return given[key]
+
+            _preemption_draws(take_preemption, len(want.ops), p.threads)
+        choices.append(False)  # st.lists: no more preemptions
     return tuple(choices)
 
 

@@ -81,7 +81,8 @@ enum op_code : int {
 inline constexpr int schedule_magic = 0x5343;
 inline constexpr int schedule_version = 3;  // 3 added preemptions; 2 still runs
 inline constexpr int preempt_words = 3;        // per preemption: op, after, to
-inline constexpr int max_preemptions = 64;
+inline constexpr int max_preemptions = 8;  // stresscoro/schedule.py MAX_PREEMPTIONS
+inline constexpr int max_after = 64;       // stresscoro/schedule.py MAX_AFTER
 inline constexpr int op_words = 7;
 inline constexpr int max_slots = 16;
 inline constexpr int max_threads = 8;

@@ -111,7 +111,14 @@ struct interleave_options {
 };
 
 /// Preemptions a schedule file holds at most (stresscoro/schedule.py MAX_PREEMPTIONS).
-inline constexpr int saved_preemptions = 8;
+inline constexpr int saved_preemptions = max_preemptions;
+
+/// The sync points op i passed in the last run, as far as a schedule file can name them.
+template <class A>
+int sync_points_of(int i) {
+    const int k = driver<A>::item_points(i);
+    return k < max_after ? k : max_after;
+}
 inline constexpr int exhaustive_limit = 256;
 
 /// The interleavings to try for one schedule, from the sync points each op passed in
@@ -391,7 +398,7 @@ int main(int argc, char** argv) {
             long long total = 0;
             for (std::size_t k = 0; k < owners.size(); ++k) {
                 owners[k] = base[header + op_words * static_cast<int>(k) + 1];
-                points[k] = driver<A>::item_points(static_cast<int>(k));
+                points[k] = sync_points_of<A>(static_cast<int>(k));
                 total += points[k];
             }
             interleave_options one = iopt;
@@ -481,7 +488,7 @@ int explore_batch(generator<A>& gen, std::vector<int>& s, const std::vector<cons
                     points.resize(owners.size());
                     for (std::size_t k = 0; k < owners.size(); ++k) {
                         owners[k] = s[header + op_words * static_cast<int>(k) + 1];
-                        points[k] = driver<A>::item_points(static_cast<int>(k));
+                        points[k] = sync_points_of<A>(static_cast<int>(k));
                     }
                     plans.plan(iopt, first + i, owners, points, s[3]);
                 }

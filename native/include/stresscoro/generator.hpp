@@ -11,6 +11,11 @@
 // uses, a keep-empty draw for ops that read a slot, a thread draw for make; then the
 // model steers, skips or keeps the op (live-slot steering, holders, one writer thread
 // per frame, sends only where the rules allow, declared preconditions, borrows).
+// With two threads or more, preemptions follow the ops (Python _planned): a "one more"
+// draw before each of up to three, then its op, its `after` (1..8) and its `to` as an
+// index among the threads other than the op's; put in the schedule's order (sorted by
+// (op, after), the first drawn kept of two at one (op, after)). A schedule with
+// preemptions is written in encoding version 3, one without in version 2.
 //
 // A `byte_source` decodes any byte string (a libFuzzer input): a value in lo..hi takes
 // as few bytes as its range needs, an exhausted source gives lo, and the schedule ends
@@ -70,11 +75,17 @@ private:
     std::uint64_t m_state;
 };
 
+/// The most preemptions a drawn schedule has, and the latest sync point one names
+/// (Python MAX_DRAWN_PREEMPTIONS and MAX_DRAWN_AFTER, stresscoro.strategies).
+inline constexpr int max_drawn_preemptions = 3;
+inline constexpr int max_drawn_after = 8;
+
 /// Generation settings; the defaults are the Python strategy's.
 struct generator_options {
     int max_ops = 12;
     int slots = 0;  // 0: 3, or 4 for a target with combinators (Python COMPOSITION_SLOTS)
     int threads = 1;
+    bool preemptions = true;  // drawn with 2 threads or more (Python schedules(preemptions=))
 };
 
 template <adapter A>
@@ -82,6 +93,13 @@ class generator {
     using drv = driver<A>;
     static constexpr int keep_empty_one_in = 16;
     static constexpr int swarm_subsets = 63;
+    // The driver's encodings (stresscoro/schedule.py ENCODING_VERSION_PLAIN and
+    // ENCODING_VERSION): version 3 adds the preemption count after the op count, and the
+    // (op, after, to) triples after the ops.
+    static constexpr int encoding_plain = 2;
+    static constexpr int encoding_preempted = 3;
+    static constexpr int header_words = 6;  // the longer header; version 2 skips word 0
+    static constexpr int preemption_words = 3;
 
     // Fields of an op, by code, in the Python vocabulary's order.
     enum field : unsigned char { f_none, f_slot, f_src, f_dst, f_a, f_b, f_src2, f_x, f_y,
@@ -252,7 +270,8 @@ public:
 
     const generator_options& options() const noexcept { return m_opt; }
 
-    /// Draws one schedule; writes it in the driver's encoding to `out` (cleared first).
+    /// Draws one schedule; writes it in the driver's encoding to `out` (cleared first):
+    /// version 3 when it has preemptions, else version 2.
     template <class Source>
     STRESSCORO_UNCHECKED void draw(Source& src, std::vector<int>& out) {
         const int slots = m_opt.slots, threads = m_opt.threads;
@@ -289,8 +308,6 @@ public:
                                                                : m_opt.max_ops;
         model m(slots);
         sink to{&m_scratch, m_scratch.data(), m_scratch.size()};
-        const int header[5] = {schedule_magic, 2, slots, threads, 0};
-        for (int i = 0; i < 5; ++i) to.data[i] = header[i];
         int count = 0;
         for (int drawn = 0; drawn < length && (drawn == 0 || !src.exhausted()); ++drawn) {
             op o{};
@@ -298,8 +315,17 @@ public:
             draw_raw(src, names, n_names, o, keep, thread);
             if (build_op(m, o, keep, thread, to, count)) emit(to, count, o);
         }
-        to.data[4] = count;
-        out.assign(to.data, to.data + 5 + static_cast<std::size_t>(op_words) * count);
+        const int n_pre = threads >= 2 && m_opt.preemptions && count > 0
+                              ? draw_preemptions(src, to, count) : 0;
+        const std::size_t end = header_words + static_cast<std::size_t>(op_words) * count +
+                                static_cast<std::size_t>(preemption_words) * n_pre;
+        // Version 2 has no preemption count: its header starts a word later, so that it
+        // too ends right before the ops.
+        int* head = to.data + (n_pre ? 0 : 1);
+        const int version = n_pre ? encoding_preempted : encoding_plain;
+        const int header[header_words] = {schedule_magic, version, slots, threads, count, n_pre};
+        for (int i = 0; i < (n_pre ? header_words : header_words - 1); ++i) head[i] = header[i];
+        out.assign(head, to.data + end);
     }
 
 private:
@@ -318,13 +344,60 @@ private:
     }
 
     STRESSCORO_UNCHECKED static void emit(sink& to, int& count, const op& o) {
-        const std::size_t at = 5 + static_cast<std::size_t>(op_words) * count;
+        const std::size_t at = header_words + static_cast<std::size_t>(op_words) * count;
         if (at + op_words > to.size) grow(to, at + op_words);
         int* w = to.data + at;
         w[0] = o.code;
         w[1] = o.thread;
         for (int i = 0; i < 5; ++i) w[2 + i] = i < o.n ? o.a[i] : 0;
         ++count;
+    }
+
+    /// Python _planned and _preemption_draws: up to max_drawn_preemptions preemptions
+    /// over the `count` ops written, each after a "one more" draw, put in the schedule's
+    /// order (Python schedule.ordered_preemptions) and written after the ops. Returns
+    /// how many were kept.
+    template <class Source>
+    STRESSCORO_UNCHECKED int draw_preemptions(Source& src, sink& to, int count) {
+        const int threads = m_opt.threads;
+        int drawn[max_drawn_preemptions][3];
+        int n = 0;
+        while (n < max_drawn_preemptions && src.draw(0, 1) == 1) {
+            const int which = count > 1 ? src.draw(0, count - 1) : 0;
+            const int after = src.draw(1, max_drawn_after);
+            const int other = threads > 2 ? src.draw(0, threads - 2) : 0;
+            const int thread = to.data[header_words + op_words * which + 1];
+            drawn[n][0] = which;
+            drawn[n][1] = after;
+            drawn[n][2] = other + (other >= thread ? 1 : 0);
+            ++n;
+        }
+        // Stable insertion sort by (op, after): of two at one (op, after), the first
+        // drawn comes first and is the one kept.
+        for (int i = 1; i < n; ++i) {
+            for (int j = i; j > 0 && sorts_after(drawn[j - 1], drawn[j]); --j) {
+                for (int w = 0; w < 3; ++w) std::swap(drawn[j - 1][w], drawn[j][w]);
+            }
+        }
+        const std::size_t at = header_words + static_cast<std::size_t>(op_words) * count;
+        if (at + preemption_words * max_drawn_preemptions > to.size) {
+            grow(to, at + preemption_words * max_drawn_preemptions);
+        }
+        int kept = 0;
+        for (int i = 0; i < n; ++i) {
+            if (kept && drawn[i][0] == to.data[at + 3 * (kept - 1)] &&
+                drawn[i][1] == to.data[at + 3 * (kept - 1) + 1]) {
+                continue;
+            }
+            for (int w = 0; w < 3; ++w) to.data[at + 3 * kept + w] = drawn[i][w];
+            ++kept;
+        }
+        return kept;
+    }
+
+    /// Preemption x comes after y in the schedule's order: by op, then by `after`.
+    STRESSCORO_UNCHECKED static bool sorts_after(const int* x, const int* y) noexcept {
+        return x[0] > y[0] || (x[0] == y[0] && x[1] > y[1]);
     }
 
     template <class Source>
@@ -689,7 +762,8 @@ private:
     }
 
     generator_options m_opt;
-    std::vector<int> m_scratch = std::vector<int>(5 + op_words * 96);
+    std::vector<int> m_scratch =
+        std::vector<int>(header_words + op_words * 96 + preemption_words * max_drawn_preemptions);
     std::vector<int> m_names;
     bool m_swarm = false;
     int m_widest = 0;
