@@ -169,6 +169,7 @@ class Outcome:
                 lines.append(f"    at {f.location}")
         lines.append(f"schedule ({len(schedule.ops)} ops, then the end-of-schedule drops):")
         lines += [f"    {i:>3}  {text}" for i, text in enumerate(schedule.render(factory_names))]
+        lines += [f"    preempted: {text}" for text in self.findings[0].preemption_lines(schedule, factory_names)]
         return "\n".join(lines)
 
 

@@ -249,12 +249,12 @@ def render_python(schedule: Schedule, target: Target, sanitizer: str, finding: F
         """
 
         from stresscoro import targets
-        from stresscoro.schedule import Schedule, Signature, make, op
+        from stresscoro.schedule import Preemption, Schedule, Signature, make, op
         from stresscoro.session import replay
 
         SCHEDULE = Schedule({target!r}, (
         {ops},
-        ), slots={slots}, threads={threads}{signatures})
+        ), slots={slots}, threads={threads}{signatures}{preemptions})
 
 
         def {test}():
@@ -265,7 +265,15 @@ def render_python(schedule: Schedule, target: Target, sanitizer: str, finding: F
                     summary=finding.summary.replace('"""', "'''"), ops=ops, slots=schedule.slots,
                     threads=schedule.threads, test=test, get_target=get_target,
                     signatures=_signatures_python(schedule),
+                    preemptions=_preemptions_python(schedule),
                     timeout_s=float(timeout_s), memory_mb=int(memory_mb))
+
+
+def _preemptions_python(schedule: Schedule) -> str:
+    if not schedule.preemptions:
+        return ""
+    items = ", ".join(f"Preemption({p.op}, {p.after}, {p.to})" for p in schedule.preemptions)
+    return f",\n    preemptions=({items},)"
 
 
 def _signatures_python(schedule: Schedule) -> str:

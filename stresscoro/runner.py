@@ -142,6 +142,7 @@ class FoundBug:
             "kind": self.finding.kind,
             "length": len(self.schedule.ops),
             "ops": [o.to_json() for o in self.schedule.ops],
+            "preemptions": [p.to_json() for p in self.schedule.preemptions],
             "readable": self.schedule.render(self.factory_names),
             "preempted": self.finding.preemption_lines(self.schedule, self.factory_names),
             "op_index": self.finding.op_index,

@@ -8,6 +8,7 @@ from . import supervise
 from .build import Build, BuildOptions, await_check_error, build_target
 from .oracle import Outcome, classify
 from .schedule import CODE_TO_NAME, Schedule, Signature
+from .signature import normalize_name
 from .symbolize import Symbolizer
 from .targets import Target
 from .worker import SanitizedWorker
@@ -146,7 +147,10 @@ class TargetSession:
         """The inline chain at a code offset of the target's module (a preemption's place)."""
         if self._locator is None:
             self._locator = self._symbolizer or Symbolizer()
-        return self._locator.frames(str(self.build.module_path), offset)
+        frames = self._locator.frames(str(self.build.module_path), offset)
+        # "func file:line", the function named as crash signatures name it (no templates).
+        return tuple(f"{normalize_name(func)} {where}" if sep else f
+                     for f in frames for func, sep, where in [f.rpartition(" ")])
 
 
 def replay(schedule: Schedule, target: Target, sanitizer: str = "asan", **session_args) -> tuple[Outcome, float]:

@@ -66,6 +66,10 @@ def _candidates(s: Schedule, factories: Sequence[dict],
     for i, o in enumerate(ops):
         simpler = [Op("resume", (v,), o.thread) for v in o.slots()
                    if o.name != "resume" and "resume" in capabilities]
+        # An op that lets go of an object (an assignment over it, a combinator consuming
+        # it) may only need the letting go: a drop of one of its slots.
+        simpler += [Op("drop", (v,), o.thread) for v in o.slots()
+                    if o.name not in ("drop", "make", "send")]
         for f, v in zip(o.spec.fields, o.args):  # lower slot numbers
             if f in _SLOT_FIELDS and v > 0:
                 for lower in range(v):

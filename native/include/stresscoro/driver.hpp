@@ -142,6 +142,7 @@ class driver {
     struct thread_ctx {
         int m_index = 0;
         std::atomic<long long> m_tid{0};  // the OS thread id, which sanitizer reports print
+        pthread_t m_self{};  // the thread running it (OS-thread mode), written as it starts
         bool m_holds[max_slots] = {};
     };
 
@@ -176,7 +177,6 @@ class driver {
     static inline int s_probe_count = 0;  // relaxed atomic, unhooked
     static inline run_state s_run;
     static inline sched_state s_sched;
-    static inline thread_local int t_schedule_thread = -1;  // OS-thread mode: who runs here
     static inline thread_ctx s_ctx[max_threads];
 
 public:
@@ -643,7 +643,13 @@ private:
             return c == detail::schedule_fibers::main_context ? 0 : c + 1;
         }
 #endif
-        return t_schedule_thread;
+        // No thread_local: its first use in a thread of a loaded module allocates, and
+        // that would count against the op in flight.
+        const pthread_t self = pthread_self();
+        for (int t = 0; t < s_run.m_threads; ++t) {
+            if (pthread_equal(s_ctx[t].m_self, self)) return t;
+        }
+        return -1;
     }
 
     /// Give the CPU to thread `to`, and return once it is this thread's again.
@@ -729,6 +735,8 @@ private:
     /// (frame pointers; a walk that leaves the stack stops).
     STRESSCORO_NO_TSAN static void log_preemption(int item, int me, int point, int to, int kind,
                                                   void* pc, void* frame) noexcept {
+        // dladdr may allocate on its first call in a thread: the harness's, not the op's.
+        detail::arm(-1, me);
         detail::log_event(ev_preempt, item, me, point, to, kind, code_offset(pc));
         long long up[4] = {0, 0, 0, 0};
         auto* fp = static_cast<void**>(frame);
@@ -740,6 +748,7 @@ private:
             up[k] = code_offset(fp[1]);
         }
         detail::log_event(ev_preempt_stack, item, me, up[0], up[1], up[2], up[3]);
+        detail::arm(item, me);
     }
 
     /// A code address as an offset into this binary (the module or the explorer), which
@@ -760,16 +769,14 @@ private:
     /// The scheduler's words are read and written here and in end_item, out of TSan's
     /// view: how the CPU passes must not show in its reports.
     STRESSCORO_NO_TSAN static int begin_item(int me) noexcept {
-        t_schedule_thread = me;
         wait_for_cpu(me);
-        if (s_sched.m_running.get() == all_done) {
-            t_schedule_thread = -1;
-            return -1;
-        }
+        if (s_sched.m_running.get() == all_done) return -1;
         s_sched.m_points[me] = 0;
         s_sched.m_in_item[me] = true;
         return s_sched.m_next[me];
     }
+
+    STRESSCORO_NO_TSAN static void set_self(thread_ctx& ctx) noexcept { ctx.m_self = pthread_self(); }
 
     /// Item done: pass the CPU on in the schedule's order.
     STRESSCORO_NO_TSAN static void end_item(int me, int item) noexcept {
@@ -782,6 +789,7 @@ private:
         const int me = ctx.m_index;
         const int n_ops = s_run.m_ops_count;
         const int* const ops = s_run.m_ops;
+        set_self(ctx);
         for (int item; (item = begin_item(me)) >= 0;) {
             collect_mail(ctx);  // a send to oneself is legal, if pointless
             if (item < n_ops) {
@@ -810,6 +818,9 @@ private:
     STRESSCORO_NO_TSAN static void begin(int op, int thread) noexcept {
         detail::set_word(hw_op_in_flight, op);
         detail::set_word(hw_thread_in_flight, thread);
+        // A thread's first use of the probe's thread-local word allocates; with another
+        // op half done (a preemption) that op is still armed, and it is not its allocation.
+        detail::arm(-1, thread);
         detail::set_probe_op(op);
         detail::arm(op, thread);
     }
