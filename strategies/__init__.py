@@ -12,6 +12,7 @@ from stresscoro.strategies._internal.schedules import (
     MAX_DRAWN_PREEMPTIONS,
     OP_ORDER,
     drive_suffixes,
+    interleavings,
     rebuild,
     enumerate_schedules,
     schedule_choices,
@@ -22,5 +23,5 @@ from stresscoro.strategies._internal.schedules import (
 
 __all__ = ["COMPOSITION_SLOTS", "DEFAULT_MAX_OPS", "DEFAULT_SLOTS", "MAX_DRAWN_AFTER",
            "MAX_DRAWN_PREEMPTIONS", "OP_ORDER",
-           "drive_suffixes", "enumerate_schedules", "rebuild", "schedule_choices",
+           "drive_suffixes", "enumerate_schedules", "interleavings", "rebuild", "schedule_choices",
            "schedules", "schedules_for", "session_arguments"]

@@ -13,7 +13,7 @@ from .worker import RawOutcome
 # Mirrors native/include/stresscoro/detail/event_log.hpp.
 EV_ALLOC, EV_FREE, EV_DOUBLE_FREE, EV_STATE, EV_RESUME, EV_PROBE = 1, 2, 3, 4, 5, 6
 EV_SKIP, EV_END, EV_LEAK, EV_EXCEPTION, EV_OP_DONE, EV_THREAD = 7, 8, 9, 10, 11, 12
-EV_LOST, EV_PREEMPT, EV_PREEMPT_STACK = 13, 14, 15
+EV_LOST, EV_PREEMPT, EV_PREEMPT_STACK, EV_POINTS = 13, 14, 15, 16
 # Mirrors native/include/stresscoro/preempt.hpp's sync kinds.
 SYNC_KINDS = {1: "atomic load", 2: "atomic store", 3: "atomic exchange",
               4: "compare-exchange", 5: "atomic add", 6: "atomic sub",
@@ -102,6 +102,12 @@ class PreemptionSeen:
             ran = "its end-of-schedule drops" if self.to else "nothing"
         return (f"thread {self.thread} preempted in op {self.op} ({name}) after {self.kind} "
                 f"#{self.after}{where}; thread {self.to} ran {ran}")
+
+
+def sync_points(raw: RawOutcome) -> dict[int, int]:
+    """The sync points each op passed (ops that passed none are left out); counted in
+    schedules of two or more threads."""
+    return {ev[1]: ev[3] for ev in raw.events if ev[0] == EV_POINTS}
 
 
 def preemptions_seen(raw: RawOutcome, schedule: Schedule, locate=None) -> tuple[PreemptionSeen, ...]:

@@ -14,11 +14,11 @@ from hypothesis.errors import Flaky
 from hypothesis.statistics import collector as hypothesis_statistics
 
 from . import reproducer
-from .oracle import Finding
+from .oracle import Finding, sync_points
 from .schedule import InvalidSchedule, Schedule
 from .session import TargetSession
 from .signature import identity
-from .strategies import (DEFAULT_MAX_OPS, drive_suffixes, schedule_choices, schedules,
+from .strategies import (DEFAULT_MAX_OPS, drive_suffixes, interleavings, schedule_choices, schedules,
                          session_arguments)
 from .targets import Target
 
@@ -301,6 +301,7 @@ class Campaign:
         if self.deadline is not None and time.perf_counter() >= self.deadline:
             raise BudgetSpent
         outcome = self.session.run(s)
+        points = sync_points(outcome.raw)
         if outcome.ok and (self.session.combinators or self.session.custom_ops):
             # Also the schedule plus one op that drives the library on (a resume of a
             # live object, a step): where a composition bug's last op would be.
@@ -308,6 +309,14 @@ class Campaign:
                 outcome = self.session.run(driven)
                 if not outcome.ok:
                     s = driven
+                    break
+        if outcome.ok:
+            # And with one preemption inside an op, at the sync points the run passed:
+            # every place when there are few, else a sample as PCT draws it.
+            for preempted in interleavings(s, points):
+                outcome = self.session.run(preempted)
+                if not outcome.ok:
+                    s = preempted
                     break
         self._round_calls += 1
         now = time.perf_counter()

@@ -102,11 +102,12 @@ def test_the_generators_draw_limits_are_the_strategys():
     assert constant("encoding_preempted") == sched.ENCODING_VERSION
     assert MAX_DRAWN_PREEMPTIONS <= sched.MAX_PREEMPTIONS
     assert MAX_DRAWN_AFTER <= sched.MAX_AFTER
-    # The explorer's shared area holds the longest schedule the generator writes.
+    # The explorer's shared area holds the longest schedule it runs: the driver's most
+    # preemptions (what its interleavings give a drawn schedule).
     assert explore.AREA_SCHEDULE_WORDS == (6 + sched.OP_WORDS * sched.MAX_OPS
-                                           + sched.PREEMPTION_WORDS * MAX_DRAWN_PREEMPTIONS)
-    assert re.search(r"area_schedule_words = 6 \+ op_words \* max_ops \+ 3 \* "
-                     r"max_drawn_preemptions;", (GENERATOR.parent / "explore.hpp").read_text())
+                                           + sched.PREEMPTION_WORDS * sched.MAX_PREEMPTIONS)
+    assert re.search(r"area_schedule_words = 6 \+ op_words \* max_ops \+ preempt_words \* "
+                     r"max_preemptions;", (GENERATOR.parent / "explore.hpp").read_text())
 
 
 def test_rebuild_keeps_preemptions_on_their_ops_and_drops_those_of_ops_left_out():

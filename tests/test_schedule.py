@@ -408,7 +408,9 @@ def test_schedule_limits_match_the_driver():
     driver = INCLUDE / "driver.hpp"
     assert _constant(driver, "schedule_magic") == sched._MAGIC == 0x5343
     # The driver reads version 2 and, with preemptions, version 3 (its newest).
-    assert _constant(driver, "schedule_version") in sched.ENCODES_VERSIONS
+    assert _constant(driver, "schedule_version") == sched.ENCODING_VERSION
+    assert _constant(driver, "max_preemptions") == sched.MAX_PREEMPTIONS
+    assert _constant(driver, "max_after") == sched.MAX_AFTER
     assert _constant(driver, "max_slots") == sched.MAX_SLOTS
     assert _constant(driver, "max_threads") == sched.MAX_THREADS
     assert _constant(driver, "max_ops") == sched.MAX_OPS

@@ -54,7 +54,7 @@ from collections.abc import Collection, Sequence
 
 from hypothesis import strategies as st
 
-from stresscoro.schedule import (OPS, InvalidSchedule, Op, Preemption, Schedule, Signature,
+from stresscoro.schedule import (MAX_AFTER, OPS, InvalidSchedule, Op, Preemption, Schedule, Signature,
                                  ordered_preemptions, renumbered_preemptions)
 
 DEFAULT_MAX_OPS = 12
@@ -890,6 +890,31 @@ def drive_suffixes(schedule: Schedule, capabilities: Collection[str]) -> list[Sc
             out.append(dataclasses.replace(schedule, ops=schedule.ops + (Op("resume", (slot,)),)))
     if "step" in capabilities:
         out.append(dataclasses.replace(schedule, ops=schedule.ops + (Op("step", ()),)))
+    return out
+
+
+INTERLEAVINGS_PER_SCHEDULE = 12
+
+
+def interleavings(schedule: Schedule, points: dict[int, int],
+                  limit: int = INTERLEAVINGS_PER_SCHEDULE) -> list[Schedule]:
+    """The schedule with one preemption inside an op, where a run of it passed sync
+    points (`points`: op -> how many): every choice of op, sync point and thread to hand
+    the CPU to, the latest ops first, at most `limit` of them. Bugs that need another
+    thread between two atomic operations of one op (a check-then-act release, a lost
+    wake-up) are reached this way far more often than by drawing the preemption with the
+    ops; the latest ops first, because a shrunk schedule ends where its bug is, and the
+    choice depends on nothing else, so that shrinking sees the same preemptions tried.
+    Schedules that already carry preemptions, or run on one thread, get none."""
+    if schedule.threads < 2 or schedule.preemptions or not points:
+        return []
+    ops = schedule.ops
+    out = []
+    for i in sorted((i for i in points if i < len(ops)), reverse=True):
+        for after in range(1, min(points[i], MAX_AFTER) + 1):
+            for to in range(schedule.threads):
+                if to != ops[i].thread and len(out) < limit:
+                    out.append(dataclasses.replace(schedule, preemptions=(Preemption(i, after, to),)))
     return out
 
 

@@ -529,8 +529,9 @@ private:
     static constexpr int spin_points = 4096;
 
 public:
-    /// Count sync points even when no preemption is asked for (item_points() then tells
-    /// how many each op passed): the explorer's first run of a schedule.
+    /// Count sync points even when no preemption is asked for, in schedules of two or
+    /// more threads (the default): item_points() then tells how many each op passed, and
+    /// each op that passed some logs ev_points (what a campaign preempts next).
     static void count_sync_points(bool on) noexcept { s_count_points = on; }
     /// Sync points op i passed in the last run (0 when they were not counted).
     static int item_points(int i) noexcept { return s_item_points[i]; }
@@ -541,7 +542,7 @@ public:
     }
 
 private:
-    static inline bool s_count_points = false;
+    static inline bool s_count_points = true;
     static inline int s_item_points[max_ops] = {};
 
     STRESSCORO_NO_TSAN static int op_thread(int i) noexcept { return s_run.m_ops[op_words * i + 1]; }
@@ -781,6 +782,9 @@ private:
     /// Item done: pass the CPU on in the schedule's order.
     STRESSCORO_NO_TSAN static void end_item(int me, int item) noexcept {
         s_sched.m_in_item[me] = false;
+        if (s_count_points && item < s_run.m_ops_count && s_sched.m_points[me] > 0) {
+            detail::log_event(ev_points, item, me, s_sched.m_points[me]);
+        }
         s_sched.m_next[me] = next_item_of(me, item);
         s_sched.m_running.set(pick_default(s_run.m_threads));
     }

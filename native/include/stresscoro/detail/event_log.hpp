@@ -51,6 +51,7 @@ enum event_kind : int {
     ev_lost = 13,        // op=the probe's op, a=probe slot b=child frame: finished, never resumed
     ev_preempt = 14,     // op preempted on `thread` after sync point a, CPU to thread b; c=sync kind d=pc
     ev_preempt_stack = 15,  // follows ev_preempt: a..d the next return addresses up the stack
+    ev_points = 16,      // an op of a schedule of 2+ threads passed a sync points (when counted)
 };
 
 namespace detail {
