@@ -513,7 +513,7 @@ def test_version_1_file_still_loads_and_rejects_version_2_ops():
 def test_every_stored_schedule_loads_version_1_files_included():
     files = sorted((Path(__file__).parent / "schedules").glob("*.json"))
     versions = {json.loads(f.read_text())["version"] for f in files}
-    assert versions == {1, 2}
+    assert versions == {1, 2, 3}
     for f in files:
         sched.load(str(f))
 
