@@ -18,7 +18,12 @@ Options add the issue's other figures:
                   goal: at least 50,000 with 2 threads).
   --classes       every seeded built-in class by both engines: seconds to the minimal
                   schedule, medians compared (explore must be at most half).
-  --twins N       every correct twin explored for N schedules under ASan (clean expected).
+  --twins N       every correct twin explored for N schedules under ASan (clean expected;
+                  twins of threaded classes with 2 threads and PCT interleavings).
+  --preemption    the rate with interleavings inside ops (PCT, the default) beside the
+                  rate without (--interleave none): on shared-task with 2 threads (its
+                  refcount is atomic: each schedule runs once more, preempted) and on
+                  task with 1 thread (nothing to preempt: the two rates should match).
 
 Run by hand from the repository root; note the machine's load (uptime) with the figures:
 
@@ -54,9 +59,11 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def explore_rate(program: NativeProgram, schedules: int, settings: dict) -> tuple[float, float]:
+def explore_rate(program: NativeProgram, schedules: int, settings: dict,
+                 interleave: dict | None = None) -> tuple[float, float]:
     cpu0 = _children_cpu()
-    seen = explore_batches(program, schedules=schedules, settings=settings, max_findings=1)
+    seen = explore_batches(program, schedules=schedules, settings=settings, max_findings=1,
+                           interleave=interleave)
     cpu = _children_cpu() - cpu0
     if seen.stops:
         raise SystemExit(f"{program.target.name} is not clean: {seen.stops[0][0].render()}")
@@ -135,13 +142,26 @@ def classes() -> None:
               f"(ratio {statistics.median(nat_s) / statistics.median(hyp_s):.2f}, goal <= 0.5)")
 
 
+def preemption(schedules: int) -> None:
+    """Schedules per CPU-second with PCT interleavings and without, same seeds."""
+    for name, threads in (("shared-task", 2), ("task", 1)):
+        program = NativeProgram(targets.get(name), "asan")
+        settings = {"max_ops": 30, "threads": threads}
+        rates = {mode: explore_rate(program, schedules, settings, {"interleave": mode})[1]
+                 for mode in ("none", "pct")}
+        print(f"  {name:<12} {threads} thread(s): {rates['pct']:>10,.0f}/s per core with "
+              f"preemption (pct), {rates['none']:>10,.0f}/s without "
+              f"(ratio {rates['pct'] / rates['none']:.2f})", flush=True)
+
+
 def twins(n: int, max_ops: int) -> None:
     for t in targets.builtin_targets():
         if t.bug_class or "asan" not in t.sanitizers:
             continue
         program = NativeProgram(t, "asan")
         t0 = time.perf_counter()
-        seen = explore_batches(program, schedules=n, settings={"max_ops": max_ops}, max_findings=1)
+        seen = explore_batches(program, schedules=n, max_findings=1,
+                               settings={"max_ops": max_ops, "threads": t.threads or 1})
         verdict = "clean" if not seen.stops else f"STOPPED: {seen.stops[0][0].render()}"
         print(f"  {t.name:<20} {seen.schedules:>12,} ASan schedules in "
               f"{time.perf_counter() - t0:7.1f} s: {verdict}", flush=True)
@@ -157,6 +177,7 @@ def main() -> None:
     p.add_argument("--tsan", action="store_true")
     p.add_argument("--classes", action="store_true")
     p.add_argument("--twins", type=int, default=0)
+    p.add_argument("--preemption", action="store_true")
     args = p.parse_args()
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
           f"on {os.cpu_count()} cores", flush=True)
@@ -174,6 +195,8 @@ def main() -> None:
         classes()
     if args.twins:
         twins(args.twins, args.max_ops)
+    if args.preemption:
+        preemption(args.schedules)
     explore, campaign, limit, _ = engines(args.target, args.sanitizer, args.max_ops, 1,
                                           args.schedules, args.examples)
     print(f"explore={explore:.0f} campaign={campaign:.0f} limit={limit:.0f} "

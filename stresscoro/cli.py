@@ -398,7 +398,8 @@ def _replay_schedule(args, s, target) -> int:
         "elapsed_s": round(elapsed, 3),
         "findings": [
             {**f.to_json(), "length": len(s.ops), "ops": [o.to_json() for o in s.ops],
-             "reproducer": None}
+             "preemptions": [p.to_json() for p in s.preemptions],
+             "preempted": f.preemption_lines(s, names), "reproducer": None}
             for f in outcome.findings
         ],
     }
@@ -415,6 +416,11 @@ def _print_outcome(s, target: str, sanitizer: str, outcome, names: list[str]) ->
     print(f"  schedule ({len(s.ops)} ops):")
     for i, line in enumerate(s.render(names)):
         print(f"    {i:>3}  {line}")
+    for line in s.render_preemptions(names):
+        print(f"  {line}")
+    if outcome.findings:
+        for line in outcome.findings[0].preemption_lines(s, names):
+            print(f"  preempted: {line}")
     for f in outcome.findings:
         print(f"  {f.kind} {f.where(s, names)}")
         print(f"    {f.summary}")

@@ -30,7 +30,7 @@ SEEDED = {
     # Preemption inside ops (issue 17): schedule format 3, each with one preemption.
     "check-then-act-task": ("asan", 0),
     "lost-wakeup-task": ("asan", 0),
-    "when-all-counter-task": ("asan", 6),
+    "when-all-counter-task": ("asan", 5),
 }
 
 
