@@ -13,7 +13,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 from hypothesis.statistics import collector as hypothesis_statistics
 
-from . import reproducer
+from . import minimize, reproducer
 from .oracle import Finding, sync_points
 from .schedule import InvalidSchedule, Schedule
 from .session import TargetSession
@@ -462,6 +462,29 @@ class Campaign:
         self.examples += searched
         self.shrink_runs += calls - searched
 
+    def _shrink_preempted(self, end: float | None) -> None:
+        """A finding whose schedule carries a preemption the campaign added
+        (strategies.interleavings) was shrunk by Hypothesis as the schedule it drew,
+        without it: shrink it once more as it is (stresscoro.minimize), keeping the kind."""
+        if self.session.worker is None:
+            return
+        for bug in self.found.values():
+            if not bug.schedule.preemptions or (end is not None and time.perf_counter() >= end):
+                continue
+            kind = bug.finding.kind
+
+            def fails(c: Schedule) -> bool:
+                f = _chosen(self.session.run(c).findings, self.fails)
+                return f is not None and f.kind == kind
+
+            small, _ = minimize.shrink(bug.schedule, fails, self.session.factories,
+                                       self.session.rules, self.session.capabilities)
+            if small is not bug.schedule:
+                found = _chosen(self.session.run(small).findings, self.fails)
+                if found is not None and found.kind == kind:
+                    bug.schedule, bug.finding = small, found
+                    bug.minimal_s = self.elapsed_s
+
     def result(self, *, out_dir: Path | None = None, verify: bool = True,
                budget_s: float | None = None, database: object = None) -> "CampaignResult":
         """Symbolize, write and verify every finding; the campaign's result, for every
@@ -472,6 +495,7 @@ class Campaign:
         end = None if budget_s is None else self._t0 + budget_s
         notes = [*(self.session.notes if self.session.worker is not None else []), self.note]
         drawn_from = self._strategy_arguments() if database is not None and self.found else None
+        self._shrink_preempted(end)
         self.close()
         bugs = sorted(self.found.values(), key=lambda b: b.first_example)
         if bugs:

@@ -15,7 +15,7 @@ import pytest
 from stresscoro import cli, targets
 from stresscoro.explore import NativeProgram
 from stresscoro.export import MISSING_CLANG, fuzzing_compiler
-from stresscoro.shrink import shrink
+from stresscoro.minimize import shrink
 from stresscoro.session import TargetSession
 
 

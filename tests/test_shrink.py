@@ -4,7 +4,7 @@ predicates over the schedule itself: no worker runs, so each test is millisecond
 from __future__ import annotations
 
 from stresscoro.schedule import Preemption, Schedule, make, op
-from stresscoro.shrink import shrink
+from stresscoro.minimize import shrink
 
 FACTORIES = [{"name": "value", "min": 0, "max": 3}]
 RULES: dict = {}
