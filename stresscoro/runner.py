@@ -301,22 +301,28 @@ class Campaign:
         if self.deadline is not None and time.perf_counter() >= self.deadline:
             raise BudgetSpent
         outcome = self.session.run(s)
-        points = sync_points(outcome.raw)
+        ran = [(s, sync_points(outcome.raw))]
         if outcome.ok and (self.session.combinators or self.session.custom_ops):
             # Also the schedule plus one op that drives the library on (a resume of a
             # live object, a step): where a composition bug's last op would be.
-            for driven in drive_suffixes(s, self.session.capabilities):
+            composition = bool(self.session.combinators)
+            for driven in drive_suffixes(s, self.session.capabilities, self.session.factories,
+                                         self.session.rules, composition):
                 outcome = self.session.run(driven)
                 if not outcome.ok:
                     s = driven
                     break
+                ran.append((driven, sync_points(outcome.raw)))
         if outcome.ok:
-            # And with one preemption inside an op, at the sync points the run passed:
-            # every place when there are few, else a sample as PCT draws it.
-            for preempted in interleavings(s, points):
-                outcome = self.session.run(preempted)
+            # And each with one preemption inside an op, at the sync points its run
+            # passed, the latest ops first (strategies.interleavings).
+            for base, points in ran:
+                for preempted in interleavings(base, points):
+                    outcome = self.session.run(preempted)
+                    if not outcome.ok:
+                        s = preempted
+                        break
                 if not outcome.ok:
-                    s = preempted
                     break
         self._round_calls += 1
         now = time.perf_counter()

@@ -873,13 +873,18 @@ def enumerate_schedules(target: str, capabilities: Collection[str], factories: S
     yield from extend(_Model([False] * slots, [None] * slots, [None] * slots), [], length)
 
 
-def drive_suffixes(schedule: Schedule, capabilities: Collection[str]) -> list[Schedule]:
+def drive_suffixes(schedule: Schedule, capabilities: Collection[str],
+                   factories: Sequence[dict] | None = None, rules: dict | None = None,
+                   spread: bool = False) -> list[Schedule]:
     """The schedule followed by one op that drives the library on: a resume of each
     object it leaves alive (newest first) and one step(). Composition bugs end with such
     a drive (the child finishes and resumes its freed parent); running these variants
     beside each generated schedule reaches them far more often than drawing that last op.
-    Single-threaded schedules only; ops the declared preconditions forbid are not added."""
-    if schedule.threads != 1 or not schedule.ops:
+    With two threads or more the resume runs on the thread that holds the object, and
+    only schedules the model accepts as they stand are given (`factories` and `rules`,
+    for strategies.rebuild; without them, single-threaded schedules only); ops the
+    declared preconditions forbid are not added."""
+    if not schedule.ops or (schedule.threads != 1 and factories is None):
         return []
     end = schedule.simulate()[-1]
     moved = _moved_from(schedule)
@@ -887,10 +892,21 @@ def drive_suffixes(schedule: Schedule, capabilities: Collection[str]) -> list[Sc
     if "resume" in capabilities:
         for slot in sorted((s for s, st in end.items() if st.live and s not in moved),
                            key=lambda s: -end[s].born):
-            out.append(dataclasses.replace(schedule, ops=schedule.ops + (Op("resume", (slot,)),)))
+            out.append(dataclasses.replace(
+                schedule, ops=schedule.ops + (Op("resume", (slot,), end[slot].holder or 0),)))
     if "step" in capabilities:
         out.append(dataclasses.replace(schedule, ops=schedule.ops + (Op("step", ()),)))
+    if schedule.threads != 1:
+        out = [c for c in out if _accepted(c, factories, rules, spread)]
     return out
+
+
+def _accepted(schedule: Schedule, factories: Sequence[dict], rules: dict | None,
+              spread: bool) -> bool:
+    try:
+        return rebuild(schedule, factories, rules, spread=spread) == schedule
+    except InvalidSchedule:
+        return False
 
 
 INTERLEAVINGS_PER_SCHEDULE = 12
