@@ -15,6 +15,7 @@ import pytest
 from stresscoro import reproducer, schedule as sched, targets
 from stresscoro.build import BuildOptions
 from stresscoro.explore import NativeProgram
+from stresscoro.runner import run_campaign
 from stresscoro.schedule import Preemption, Schedule, make, op
 from stresscoro.session import TargetSession
 
@@ -114,3 +115,17 @@ def test_pct_finds_a_depth_2_bug_within_its_bound(tmp_path):
     k, n, runs, found = (int(fields[key]) for key in ("points", "threads", "runs", "found"))
     assert k >= 2 and n == 2
     assert found / runs >= 1 / (n * k), out.stdout
+
+
+def test_fuzz_finds_the_check_then_act_release_and_shrinks_it_to_its_minimal(tmp_path):
+    """A default (dev) campaign: the preemption is not drawn but tried by the campaign at
+    the sync points each schedule passes (strategies.interleavings); the finding carries
+    it, is shrunk with it to the four ops of tests/schedules, and its reproducers show it."""
+    target = targets.get("check-then-act-task")
+    result = run_campaign(target, "asan", seed=1, database=None, out_dir=tmp_path)
+    found = [b for b in result.findings if b.finding.kind == target.expected]
+    assert found, result.to_json()
+    best = min(found, key=lambda b: len(b.schedule.ops))
+    assert len(best.schedule.ops) == len(_minimal("check-then-act-task").ops)
+    assert len(best.schedule.preemptions) == 1
+    assert best.reproducer.verified, best.reproducer.notes

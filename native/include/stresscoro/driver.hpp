@@ -43,6 +43,7 @@ extern "C" void __tsan_ignore_thread_begin();
 extern "C" void __tsan_ignore_thread_end();
 #endif
 #include <dlfcn.h>
+#include <unwind.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -695,7 +696,7 @@ private:
         return -1;
     }
 
-    STRESSCORO_NO_TSAN static void on_sync_point(int kind, void* pc, void* frame) noexcept {
+    STRESSCORO_NO_TSAN static void on_sync_point(int kind, void* pc) noexcept {
         const int me = current_thread();
         if (me < 0 || me >= s_run.m_threads || !s_sched.m_in_item[me]) return;
         sched_state& st = s_sched;
@@ -711,7 +712,7 @@ private:
                 w[1] = point;
                 w[2] = to;
             }
-            log_preemption(item, me, point, to, kind, pc, frame);
+            log_preemption(item, me, point, to, kind, pc);
             hand_over(me, to);
             return;
         }
@@ -733,20 +734,27 @@ private:
     }
 
     /// ev_preempt, then ev_preempt_stack with the next return addresses up the stack
-    /// (frame pointers; a walk that leaves the stack stops).
+    /// (the unwinder's, which needs no frame pointers).
     STRESSCORO_NO_TSAN static void log_preemption(int item, int me, int point, int to, int kind,
-                                                  void* pc, void* frame) noexcept {
-        // dladdr may allocate on its first call in a thread: the harness's, not the op's.
+                                                  void* pc) noexcept {
+        // The unwinder and dladdr may allocate on first use: the harness's, not the op's.
         detail::arm(-1, me);
         detail::log_event(ev_preempt, item, me, point, to, kind, code_offset(pc));
+        struct walk {
+            void* m_pc;
+            void* m_ips[16];
+            int m_n = 0;
+        } w{pc, {}};
+        _Unwind_Backtrace([](_Unwind_Context* c, void* arg) -> _Unwind_Reason_Code {
+            auto& self = *static_cast<walk*>(arg);
+            self.m_ips[self.m_n++] = reinterpret_cast<void*>(_Unwind_GetIP(c));
+            return self.m_n < 16 ? _URC_NO_REASON : _URC_END_OF_STACK;
+        }, &w);
         long long up[4] = {0, 0, 0, 0};
-        auto* fp = static_cast<void**>(frame);
-        // frame is the hook's own frame: [0] the caller's frame pointer, [1] pc (known).
-        for (int k = 0; k < 4 && fp != nullptr; ++k) {
-            auto* next = static_cast<void**>(fp[0]);
-            if (next <= fp || reinterpret_cast<char*>(next) - reinterpret_cast<char*>(fp) > (1 << 20)) break;
-            fp = next;
-            up[k] = code_offset(fp[1]);
+        for (int i = 0; i < w.m_n; ++i) {
+            if (w.m_ips[i] != pc) continue;  // the frames above the sync point's
+            for (int k = 0; k < 4 && i + 1 + k < w.m_n; ++k) up[k] = code_offset(w.m_ips[i + 1 + k]);
+            break;
         }
         detail::log_event(ev_preempt_stack, item, me, up[0], up[1], up[2], up[3]);
         detail::arm(item, me);

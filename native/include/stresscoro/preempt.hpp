@@ -42,7 +42,7 @@ enum sync_kind : int {
 /// The scheduler's side: installed by the driver (or a reproducer) while a schedule runs.
 struct sync_hooks {
     /// After a sync point; `pc` is the return address into the code that made it.
-    void (*m_point)(int kind, void* pc, void* frame);
+    void (*m_point)(int kind, void* pc);
     /// Called instead of blocking on a lock another schedule thread holds; returns false
     /// when no other schedule thread can run (the caller then blocks for real).
     bool (*m_blocked)();
@@ -53,7 +53,7 @@ inline sync_hooks* g_sync_hooks = nullptr;
 [[gnu::noinline, gnu::no_sanitize_address, gnu::no_sanitize_thread]]
 inline void sync_point_slow(int kind) noexcept {
     sync_hooks* h = (__atomic_load_n)(&g_sync_hooks, __ATOMIC_RELAXED);
-    if (h != nullptr) h->m_point(kind, __builtin_return_address(0), __builtin_frame_address(0));
+    if (h != nullptr) h->m_point(kind, __builtin_return_address(0));
 }
 
 [[gnu::always_inline, gnu::no_sanitize_address, gnu::no_sanitize_thread]]
@@ -71,7 +71,7 @@ inline void sync_point(int kind) noexcept {
         while ((pthread_mutex_trylock)(m) != 0) {
             if (!h->m_blocked()) return (pthread_mutex_lock)(m);
         }
-        h->m_point(sync_lock, __builtin_return_address(0), __builtin_frame_address(0));
+        h->m_point(sync_lock, __builtin_return_address(0));
         return 0;
     }
     return (pthread_mutex_lock)(m);
@@ -80,7 +80,7 @@ inline void sync_point(int kind) noexcept {
 [[gnu::noinline]] inline int hooked_mutex_unlock(pthread_mutex_t* m) noexcept {
     const int rc = (pthread_mutex_unlock)(m);
     sync_hooks* h = (__atomic_load_n)(&g_sync_hooks, __ATOMIC_RELAXED);
-    if (h != nullptr) h->m_point(sync_unlock, __builtin_return_address(0), __builtin_frame_address(0));
+    if (h != nullptr) h->m_point(sync_unlock, __builtin_return_address(0));
     return rc;
 }
 

@@ -270,7 +270,7 @@ private:
         set(m_running, to);
         wait_for(me);
     }
-    [[gnu::no_sanitize_thread]] static void on_point(int, void*, void*) {
+    [[gnu::no_sanitize_thread]] static void on_point(int, void*) {
         turns& self = *s_current;
         const int me = t_thread;
         if (me < 0 || !self.m_in_item[me]) return;
