@@ -80,8 +80,19 @@ def _candidates(s: Schedule, factories: Sequence[dict],
                 simpler.append(Op("make", (o.args[0], o.args[1], flo), o.thread))
         if o.thread:
             simpler.append(Op(o.name, o.args, 0))
+        if o.name == "make_from" and o.args[2]:
+            sig = s.signature(o)
+            if sig is not None and o.args[2] != sig.arg_min:
+                simpler.append(Op(o.name, (*o.args[:2], sig.arg_min, *o.args[3:]), o.thread))
+        # With the preemptions at their ops' first sync points too: a simpler op can change
+        # how many sync points come before the one that mattered, in it or in a later op
+        # that now lets go of a different object.
+        first = tuple(Preemption(p.op, 1, p.to) for p in s.preemptions)
         for c in simpler:  # in place: the op keeps its preemptions (not any to its thread)
             yield {"ops": ops[:i] + (c,) + ops[i + 1:]}
+            if first != s.preemptions:
+                yield {"ops": ops[:i] + (c,) + ops[i + 1:],
+                       "preemptions": ordered_preemptions(first, ops, s.threads)}
 
 
 def _preemption_candidates(s: Schedule) -> Iterator[dict]:
