@@ -18,6 +18,7 @@ from stresscoro.explore import NativeProgram
 from stresscoro.runner import run_campaign
 from stresscoro.schedule import Preemption, Schedule, make, op
 from stresscoro.session import TargetSession
+from stresscoro.strategies import interleavings
 
 from conftest import SCHEDULES
 
@@ -129,3 +130,13 @@ def test_fuzz_finds_the_check_then_act_release_and_shrinks_it_to_its_minimal(tmp
     assert len(best.schedule.ops) == len(_minimal("check-then-act-task").ops)
     assert len(best.schedule.preemptions) == 1
     assert best.reproducer.verified, best.reproducer.notes
+
+
+def test_a_campaign_tries_first_sync_points_first_latest_ops_first():
+    s = Schedule("t", (make(0), op("copy", 0, 1), op("send", 1, 1), op("drop", 0),
+                       op("drop", 1, thread=1)))
+    tried = [(p.op, p.after, p.to) for v in interleavings(s, {1: 1, 3: 3, 4: 2}, limit=5)
+             for p in v.preemptions]
+    assert tried == [(4, 1, 0), (3, 1, 1), (1, 1, 1), (4, 2, 0), (3, 2, 1)]
+    assert interleavings(s.replace(preemptions=(Preemption(3, 1, 1),)), {3: 3}) == []
+    assert interleavings(Schedule("t", (make(0), op("drop", 0))), {1: 2}) == []

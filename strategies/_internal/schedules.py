@@ -909,28 +909,34 @@ def _accepted(schedule: Schedule, factories: Sequence[dict], rules: dict | None,
         return False
 
 
-INTERLEAVINGS_PER_SCHEDULE = 12
+INTERLEAVINGS_PER_SCHEDULE = 6
 
 
 def interleavings(schedule: Schedule, points: dict[int, int],
                   limit: int = INTERLEAVINGS_PER_SCHEDULE) -> list[Schedule]:
     """The schedule with one preemption inside an op, where a run of it passed sync
-    points (`points`: op -> how many): every choice of op, sync point and thread to hand
-    the CPU to, the latest ops first, at most `limit` of them. Bugs that need another
-    thread between two atomic operations of one op (a check-then-act release, a lost
-    wake-up) are reached this way far more often than by drawing the preemption with the
-    ops; the latest ops first, because a shrunk schedule ends where its bug is, and the
-    choice depends on nothing else, so that shrinking sees the same preemptions tried.
-    Schedules that already carry preemptions, or run on one thread, get none."""
+    points (`points`: op -> how many), at most `limit` of them: every op's first sync
+    point (the latest ops first), then every op's second, and so on, each handing the CPU
+    to each other thread. Bugs that need another thread between two atomic operations of
+    one op (a check-then-act release, a lost wake-up) are reached this way far more often
+    than by drawing the preemption with the ops; the latest ops first because a shrunk
+    schedule ends where its bug is, and the choice depends on nothing else, so that
+    shrinking sees the same preemptions tried. Schedules that already carry preemptions,
+    or run on one thread, get none."""
     if schedule.threads < 2 or schedule.preemptions or not points:
         return []
     ops = schedule.ops
+    latest = sorted((i for i in points if i < len(ops)), reverse=True)
     out = []
-    for i in sorted((i for i in points if i < len(ops)), reverse=True):
-        for after in range(1, min(points[i], MAX_AFTER) + 1):
+    for after in range(1, min(max(points.values()), MAX_AFTER) + 1):
+        for i in latest:
+            if after > points[i]:
+                continue
             for to in range(schedule.threads):
-                if to != ops[i].thread and len(out) < limit:
+                if to != ops[i].thread:
                     out.append(dataclasses.replace(schedule, preemptions=(Preemption(i, after, to),)))
+                    if len(out) == limit:
+                        return out
     return out
 
 
