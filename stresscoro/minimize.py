@@ -16,13 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Sequence
 
 from .schedule import InvalidSchedule, Op, Preemption, Schedule, ordered_preemptions
-from .strategies import rebuild
+from .strategies import OP_ORDER, rebuild
+
+_RANK = {name: k for k, name in enumerate(OP_ORDER)}
 
 
 def _size(s: Schedule) -> tuple:
-    """Smaller is simpler: fewer preemptions, then fewer ops, then lower threads and
-    arguments, then earlier sync points and lower threads handed the CPU."""
-    return (len(s.preemptions), len(s.ops), sum(o.thread for o in s.ops),
+    """Smaller is simpler: fewer preemptions, then fewer ops, then simpler ops (earlier in
+    strategies.OP_ORDER), then lower threads and arguments, then earlier sync points and
+    lower threads handed the CPU."""
+    return (len(s.preemptions), len(s.ops), sum(_RANK.get(o.name, len(_RANK)) for o in s.ops),
+            sum(o.thread for o in s.ops),
             sum(abs(v) for o in s.ops for v in o.args),
             sum(p.after for p in s.preemptions), sum(p.to for p in s.preemptions))
 
@@ -46,6 +50,19 @@ def _candidates(s: Schedule, factories: Sequence[dict],
             dst, src = made
             yield {"ops": ops[:j] + tuple(_renamed(later, dst, src) for later in ops[j + 1:]),
                    "origin": [*every[:j], *every[j + 1:]]}
+    for j, o in enumerate(ops):  # bypass a send: its slot's later ops stay on the sender
+        if o.name != "send" or o.args[1] == o.thread:
+            continue
+        x, to = o.args
+        later = []
+        for after in ops[j + 1:]:
+            if after.name == "send" and after.args[0] == x:
+                later.append(after)  # sent on again: what follows is that send's
+                break
+            later.append(Op(after.name, after.args, o.thread)
+                         if x in after.slots() and after.thread == to else after)
+        rest = ops[j + 1 + len(later):]
+        yield {"ops": ops[:j] + tuple(later) + rest, "origin": [*every[:j], *every[j + 1:]]}
     if "probe" in capabilities:  # merge: drop(x) ... resume(y) -> ... probe(x, y)
         for i, o in enumerate(ops):
             if o.name != "drop":
