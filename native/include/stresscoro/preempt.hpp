@@ -119,7 +119,10 @@ inline void sync_point(int kind) noexcept {
 #define __atomic_clear(p, m) STRESSCORO_SYNC_VOID_(::stresscoro::detail::sync_flag, __atomic_clear(p, m))
 #define __atomic_thread_fence(m) STRESSCORO_SYNC_VOID_(::stresscoro::detail::sync_fence, __atomic_thread_fence(m))
 
-#define pthread_mutex_lock(m) ::stresscoro::detail::hooked_mutex_lock(m)
-#define pthread_mutex_unlock(m) ::stresscoro::detail::hooked_mutex_unlock(m)
+// Global names, so that a call written `::pthread_mutex_lock(m)` still compiles.
+inline int stresscoro_mutex_lock(pthread_mutex_t* m) noexcept { return stresscoro::detail::hooked_mutex_lock(m); }
+inline int stresscoro_mutex_unlock(pthread_mutex_t* m) noexcept { return stresscoro::detail::hooked_mutex_unlock(m); }
+#define pthread_mutex_lock(m) stresscoro_mutex_lock(m)
+#define pthread_mutex_unlock(m) stresscoro_mutex_unlock(m)
 
 #endif  // STRESSCORO_PREEMPT_HPP_INCLUDED
