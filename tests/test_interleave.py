@@ -14,7 +14,7 @@ import pytest
 
 from stresscoro import reproducer, schedule as sched, targets
 from stresscoro.build import BuildOptions
-from stresscoro.explore import NativeProgram
+from stresscoro.explore import NativeProgram, explore_batches
 from stresscoro.runner import run_campaign
 from stresscoro.schedule import Preemption, Schedule, make, op
 from stresscoro.session import TargetSession
@@ -140,3 +140,20 @@ def test_a_campaign_tries_first_sync_points_first_latest_ops_first():
     assert tried == [(4, 1, 0), (3, 1, 1), (1, 1, 1), (4, 2, 0), (3, 2, 1)]
     assert interleavings(s.replace(preemptions=(Preemption(3, 1, 1),)), {3: 3}) == []
     assert interleavings(Schedule("t", (make(0), op("drop", 0))), {1: 2}) == []
+
+
+def test_the_explorer_preempts_the_same_way_on_fibers_and_os_threads(monkeypatch):
+    """Under TSan the explorer's schedule threads are fibers (or OS threads with
+    STRESSCORO_FIBERS=0): both hand the CPU over at the same sync points, so the same seed
+    stops at the same schedule, with the same preemption."""
+    program = NativeProgram(targets.get("check-then-act-task"), "tsan")
+    seen = {}
+    for fibers in ("1", "0"):
+        monkeypatch.setenv("STRESSCORO_FIBERS", fibers)
+        seen[fibers] = explore_batches(program, seed=1, schedules=20_000, max_findings=1,
+                                       settings={"threads": 2})
+        assert len(seen[fibers].stops) == 1
+    (fiber_stop, _), = seen["1"].stops
+    (thread_stop, _), = seen["0"].stops
+    assert fiber_stop == thread_stop and len(fiber_stop.preemptions) >= 1
+    assert seen["1"].schedules == seen["0"].schedules
