@@ -166,8 +166,6 @@ class driver {
         int m_points[max_threads] = {};   // sync points of its current item so far
         bool m_in_item[max_threads] = {};
         bool m_hooked = false;            // sync points are being counted this schedule
-        int m_taken = 0;                  // preemptions that took effect
-        int m_taken_words[max_preemptions * preempt_words] = {};
     };
     static constexpr int no_item = 1 << 30;
     static constexpr int all_done = max_threads + 1;
@@ -536,11 +534,6 @@ public:
     static void count_sync_points(bool on) noexcept { s_count_points = on; }
     /// Sync points op i passed in the last run (0 when they were not counted).
     static int item_points(int i) noexcept { return s_item_points[i]; }
-    /// The preemptions that took effect in the last run, op/after/to words each.
-    static int taken_preemptions(const int** words) noexcept {
-        *words = s_sched.m_taken_words;
-        return s_sched.m_taken;
-    }
 
 private:
     static inline bool s_count_points = true;
@@ -564,7 +557,6 @@ private:
             st.m_points[t] = 0;
             st.m_in_item[t] = false;
         }
-        st.m_taken = 0;
         st.m_hooked = n_threads > 1 && (s_run.m_preempt_count > 0 || s_count_points);
         if (s_count_points) {
             for (int i = 0; i < n_ops; ++i) s_item_points[i] = 0;
@@ -706,12 +698,6 @@ private:
         if (s_count_points) s_item_points[item] = point;
         const int to = table_preemption(item, point);
         if (to >= 0 && to != me && to < s_run.m_threads && may_run_early(item, to)) {
-            if (st.m_taken < max_preemptions) {
-                int* w = st.m_taken_words + preempt_words * st.m_taken++;
-                w[0] = item;
-                w[1] = point;
-                w[2] = to;
-            }
             log_preemption(item, me, point, to, kind, pc);
             hand_over(me, to);
             return;
